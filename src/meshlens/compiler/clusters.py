@@ -1,0 +1,513 @@
+"""CDS: which clusters a sidecar gets, and how each is built.
+
+Layer: L4. Imports: model, compiler.{draft,names,provenance,traffic_policy,tls,endpoints}.
+
+`core/cluster.go:buildClusters/buildOutboundClusters/buildInboundClusters` and
+`core/cluster_builder.go`: default clusters per service port, one subset cluster per
+DestinationRule subset, BlackHole/Passthrough, inbound clusters, InboundPassthroughCluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2, filter_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec_pb2
+from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
+from google.protobuf import struct_pb2
+from udpa.type.v1 import typed_struct_pb2
+
+from meshlens import durations
+from meshlens.compiler import endpoints as eds
+from meshlens.compiler import provenance as prov
+from meshlens.compiler import tls as tlsmod
+from meshlens.compiler import traffic_policy as tp
+from meshlens.compiler.draft import HPO_KEY, ClusterDraft
+from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH, cluster_name,
+                                     sni_name)
+from meshlens.compiler.provenance import Origin
+from meshlens.model import protocol
+from meshlens.model.destination_rules import ConsolidatedRule, choose
+from meshlens.model.peer_auth import DISABLE
+from meshlens.model.policy import Policy, mesh_overlay, port_level, subset_policy
+from meshlens.model.registry import Endpoint, Service, ServicePort, Workload
+
+Cluster = cluster_pb2.Cluster
+_RESOLUTION = {"ClientSideLB": Cluster.EDS, "DNSLB": Cluster.STRICT_DNS,
+               "DNSRoundRobinLB": Cluster.LOGICAL_DNS, "Passthrough": Cluster.ORIGINAL_DST}
+MX_TYPE_URL = "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange"
+
+
+@dataclass(slots=True)
+class BuiltCluster:
+    cluster: cluster_pb2.Cluster
+    origins: dict[str, Origin]
+    dropped: list[Any]
+    service: Service | None = None
+    port: ServicePort | None = None
+    subset: str = ""
+    rule: ConsolidatedRule | None = None
+
+
+@dataclass(slots=True)
+class ClusterContext:
+    """Everything the cluster builders read for one proxy."""
+
+    mesh: Any  # model.Mesh
+    proxy: Any  # model.Proxy
+    scope: Any  # model.scope.SidecarScope
+    options: Any  # CompileOptions
+    policy_ctx: tp.PolicyContext
+    sans_cache: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    rule_cache: dict[tuple[str, str], ConsolidatedRule | None] = field(default_factory=dict)
+
+    def rule_for(self, svc: Service, *, outbound: bool = True) -> ConsolidatedRule | None:
+        key = (svc.hostname, "out" if outbound else "in")
+        if key not in self.rule_cache:
+            rules = self.mesh.destination_rules.lookup(self.proxy.namespace, svc.hostname, svc.namespace)
+            self.rule_cache[key] = choose(rules, outbound=outbound, proxy_ns=self.proxy.namespace,
+                                          proxy_labels=self.proxy.labels)
+        return self.rule_cache[key]
+
+    def sans(self, svc: Service) -> list[str]:
+        """`PushContext.ServiceAccounts`: endpoint identities ∪ declared ones, sorted."""
+        key = (svc.hostname, svc.namespace)
+        if key not in self.sans_cache:
+            out = {ep.service_account for ep in self.mesh.registry.endpoints_of(svc) if ep.service_account}
+            out |= set(svc.service_accounts)
+            td = self.mesh.mesh_config.trust_domain
+            for alias in self.mesh.mesh_config.get("trustDomainAliases") or []:
+                out |= {s.replace(f"spiffe://{td}/", f"spiffe://{alias}/", 1) for s in list(out)
+                        if s.startswith(f"spiffe://{td}/")}
+            self.sans_cache[key] = sorted(out)
+        return self.sans_cache[key]
+
+
+def _mx_filter() -> filter_pb2.Filter:
+    ts = typed_struct_pb2.TypedStruct(type_url=MX_TYPE_URL)
+    ts.value.update({"protocol": "istio-peer-exchange", "enable_discovery": True})
+    f = filter_pb2.Filter(name="istio.metadata_exchange")
+    f.typed_config.Pack(ts)
+    return f
+
+
+def _set_upstream_protocol(d: ClusterDraft, port: ServicePort) -> None:
+    """`setUpstreamProtocol`: explicit h2 for HTTP2/gRPC, downstream protocol for auto ports."""
+    if protocol.is_http2(port.protocol):
+        d.http_options().explicit_http_config.http2_protocol_options.SetInParent()
+        d.set("typed_extension_protocol_options.explicit_http_config.http2_protocol_options",
+              prov.from_resource(d.service.resource, _port_path(d.service, port), prov.REGISTRY,
+                                 f"port protocol {port.protocol}"))
+    elif protocol.is_unsupported(port.protocol):
+        u = d.http_options().use_downstream_protocol_config
+        u.http_protocol_options.SetInParent()
+        u.http2_protocol_options.SetInParent()
+        d.set("typed_extension_protocol_options.use_downstream_protocol_config",
+              prov.from_resource(d.service.resource, _port_path(d.service, port), prov.REGISTRY,
+                                 "protocol not declared: detected from traffic, the upstream "
+                                 "protocol follows the downstream one"))
+
+
+def _port_path(svc: Service, port: ServicePort) -> tuple[str | int, ...]:
+    if svc.registry == "Kubernetes":
+        return ("spec", "ports", port.index)
+    return ("spec", "ports", port.index)
+
+
+def _services_meta(svc: Service) -> list[dict[str, str]]:
+    return [{"host": svc.hostname, "name": svc.name, "namespace": svc.namespace}]
+
+
+def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port: ServicePort,
+                  subset: str, lb_eps: list[ec_pb2.LocalityLbEndpoints] | None) -> ClusterDraft | None:
+    """`buildCluster`: name, type, DNS fields, load_assignment, protocol, telemetry metadata."""
+    d = ClusterDraft(name, service=svc, port=port, subset=subset)
+    c = d.c
+    c.type = ctype
+    c.common_lb_config.SetInParent()
+    c.alt_stat_name = name + ";"
+    d.set("type", prov.from_resource(svc.resource, ("spec",), prov.REGISTRY,
+                                     f"{svc.registry} service resolution {svc.resolution}"))
+    if ctype in (Cluster.STRICT_DNS, Cluster.LOGICAL_DNS):
+        c.dns_lookup_family = Cluster.ALL if svc.connect_strategy else Cluster.V4_ONLY
+        c.typed_dns_resolver_config.name = "envoy.network.dns_resolver.cares"
+        c.typed_dns_resolver_config.typed_config.Pack(cares_dns_resolver_pb2.CaresDnsResolverConfig(
+            udp_max_queries={"value": ctx.options.dns_cares_udp_max_queries}))
+        c.dns_jitter.seconds, c.dns_jitter.nanos = durations.split(ctx.options.dns_jitter_nanos)
+        c.dns_refresh_rate.seconds, c.dns_refresh_rate.nanos = durations.split(
+            durations.parse_duration(ctx.mesh.mesh_config.get("dnsRefreshRate")) or 60_000_000_000)
+        c.respect_dns_ttl = True
+        d.set("dns_refresh_rate", prov.default("MeshConfig.dnsRefreshRate"))
+    if ctype in (Cluster.STRICT_DNS, Cluster.LOGICAL_DNS, Cluster.STATIC):
+        if not lb_eps:
+            return None  # a DNS cluster without endpoints is not generated
+        c.load_assignment.cluster_name = name
+        c.load_assignment.endpoints.extend(lb_eps)
+        d.set("load_assignment", prov.from_resource(svc.resource, ("spec",), prov.REGISTRY))
+    if ctype == Cluster.ORIGINAL_DST and port.port in svc.passthrough_target_ports:
+        c.original_dst_lb_config.upstream_port_override.value = svc.passthrough_target_ports[port.port]
+        d.set("original_dst_lb_config.upstream_port_override",
+              prov.from_resource(svc.resource, ("spec", "ports", port.index, "targetPort"), prov.REGISTRY))
+    _set_upstream_protocol(d, port)
+    if ctx.options.telemetry_label:
+        d.meta["services"] = _services_meta(svc)
+    stat = ctx.mesh.mesh_config.get("outboundClusterStatName")
+    if stat:
+        c.alt_stat_name = _stat_prefix(str(stat), svc, subset, port, 0) + ";"
+        d.set("alt_stat_name", Origin("mesh default", None, ("outboundClusterStatName",),
+                                      ctx.mesh.mesh_config.doc))
+    return d
+
+
+def _stat_prefix(pattern: str, svc: Service, subset: str, port: ServicePort, target: int) -> str:
+    """`telemetry.BuildStatPrefix`."""
+    service = f"{svc.name}.{svc.namespace}" if svc.registry == "Kubernetes" else svc.hostname
+    out = pattern
+    for token, value in (("%SERVICE%", service), ("%SERVICE_NAME%", svc.name),
+                         ("%SERVICE_FQDN%", svc.hostname), ("%SUBSET_NAME%", subset),
+                         ("%TARGET_PORT%", str(target)), ("%SERVICE_PORT%", str(port.port)),
+                         ("%SERVICE_PORT_NAME%", port.name)):
+        out = out.replace(token, value)
+    return out
+
+
+def infer_mtls_mode(ctx: ClusterContext, svc: Service, raw_tp: Any, port: ServicePort) -> str:
+    """`BestEffortInferServiceMTLSMode`."""
+    if svc.mesh_external:
+        return "UNKNOWN"
+    lb = raw_tp.tp.get("loadBalancer") if raw_tp is not None else None
+    passthrough = isinstance(lb, dict) and lb.get("simple") == "PASSTHROUGH"
+    if svc.resolution == "Passthrough" or passthrough:
+        eps = [e for e in ctx.mesh.registry.endpoints_of(svc) if e.service_port_name == port.name]
+        if not eps or any(e.tls_mode == "disabled" for e in eps):
+            return DISABLE
+    mode = ctx.mesh.peer_authentications.namespace_mode(svc.namespace).mode
+    return mode if mode != "UNSET" else "PERMISSIVE"
+
+
+def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Service,
+                  port: ServicePort, subset: str, mtls_mode: str, rule: ConsolidatedRule | None) -> None:
+    """`applyTrafficPolicy` for an outbound cluster."""
+    pctx = ctx.policy_ctx
+    cp = pol.get("connectionPool")
+    tp.apply_h2_upgrade(d, cp, port.protocol, pctx)
+    tp.apply_connection_pool(d, cp, pol.get("retryBudget"), pctx)
+    forces = ctx.options.send_unhealthy_endpoints or bool(svc.traffic_distribution)
+    tp.apply_outlier_detection(d, pol.get("outlierDetection"), pctx, forces)
+    supports = ctx.options.auto_send_unhealthy_endpoints or forces
+
+    def locality(draft: ClusterDraft, lb: Any) -> None:
+        _apply_locality(ctx, draft, lb)
+
+    tp.apply_load_balancer(d, pol.get("loadBalancer"), pctx, supports_unhealthy=supports,
+                           locality_apply=locality)
+    tls_block = pol.get("tls")
+    choice = tlsmod.choose_tls(
+        tls_block, sans=ctx.sans(svc), default_sni=sni_name("outbound", port.port, subset, svc.hostname),
+        auto_mtls=ctx.mesh.mesh_config.auto_mtls, mesh_external=svc.mesh_external, mtls_mode=mtls_mode,
+        origin_of=lambda b, *sub: prov.from_block(b, *sub))
+    if choice is not None and choice.mode in ("SIMPLE", "MUTUAL"):
+        tlsmod.auto_sni_san(d, choice)
+    if choice is not None:
+        context = tlsmod.build_context(
+            choice, h2=d.is_h2(), options=ctx.options,
+            external_sans=ctx.sans(svc) if svc.registry == "External" else None,
+            sidecar_selector=bool(rule and rule.selector is not None), mesh=ctx.mesh.mesh_config)
+        if context is None and choice.mode in ("SIMPLE", "MUTUAL"):
+            d.set("transport_socket", Origin(prov.QUIRK, choice.origin.resource, choice.origin.field,
+                                             choice.origin.doc,
+                                             "no TLS is sent: credentialName needs a workloadSelector "
+                                             "on sidecars, or MUTUAL lacks clientCertificate/privateKey"))
+        tlsmod.apply_tls(d, choice, context, original_dst=d.c.type == Cluster.ORIGINAL_DST)
+    if tls_block is not None and tls_block.value.get("mode") in ("SIMPLE", "MUTUAL"):
+        d.meta["alpn_override"] = "false"
+    tp.apply_proxy_protocol(d, pol.get("proxyProtocol"), pctx)
+    if d.c.type == Cluster.ORIGINAL_DST:
+        d.c.lb_policy = Cluster.CLUSTER_PROVIDED
+
+
+def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
+    """`GetEffectiveLbSetting` + `ApplyToCluster` (cluster part and inline load_assignment)."""
+    c = d.c
+    lbv = lb.value if lb else {}
+    setting = lbv.get("localityLbSetting")
+    if isinstance(setting, dict):
+        if setting.get("enabled") is False:
+            return
+    else:
+        setting = ctx.mesh.mesh_config.get("localityLbSetting") or {}
+        if not isinstance(setting, dict) or setting.get("enabled") is False:
+            return
+    force = False
+    enable_failover = force or c.HasField("outlier_detection")
+    if ctx.options.locality_weighted_lb_config or (enable_failover and (
+            setting.get("failover") or setting.get("failoverPriority"))) or setting.get("distribute"):
+        c.common_lb_config.locality_weighted_lb_config.SetInParent()
+        d.set("common_lb_config.locality_weighted_lb_config",
+              prov.from_block(lb, "localityLbSetting") if lb and "localityLbSetting" in lbv
+              else Origin("mesh default", None, ("localityLbSetting",), ctx.mesh.mesh_config.doc))
+    if c.HasField("load_assignment"):
+        apply_locality_to_endpoints(list(c.load_assignment.endpoints), setting, enable_failover,
+                                    ctx.policy_ctx.proxy_locality)
+
+
+def apply_locality_to_endpoints(locs: list[Any], setting: dict[str, Any], enable_failover: bool,
+                                proxy_locality: str) -> None:
+    if setting.get("distribute"):
+        eds.apply_distribute(locs, proxy_locality, list(setting["distribute"]))
+    elif enable_failover:
+        eds.apply_failover(locs, proxy_locality, list(setting.get("failover") or []))
+
+
+def _finalize_outbound(ctx: ClusterContext, d: ClusterDraft, svc: Service,
+                       rule: ConsolidatedRule | None, *, subset: str) -> None:
+    c = d.c
+    if c.type == Cluster.EDS:
+        ecc = c.eds_cluster_config
+        ecc.service_name = c.name
+        ecc.eds_config.ads.SetInParent()
+        ecc.eds_config.initial_fetch_timeout.SetInParent()
+        ecc.eds_config.resource_api_version = 2  # V3
+        d.set("eds_cluster_config", prov.default("EDS over ADS"))
+    if ctx.options.metadata_exchange:
+        c.filters.append(_mx_filter())
+        d.set("filters", prov.default("PILOT_ENABLE_METADATA_EXCHANGE"))
+    if not subset and svc.mesh_external:
+        d.meta["external"] = True
+    if rule is not None:
+        d.meta["config"] = (f"/apis/networking.istio.io/v1/namespaces/{rule.resource.namespace}"
+                            f"/destination-rule/{rule.resource.name}")
+        d.set("metadata.filter_metadata.istio.config",
+              prov.from_resource(rule.resource, ("metadata", "name"), "destination-level"))
+    if subset:
+        d.meta["subset"] = subset
+
+
+def _dns_endpoints(ctx: ClusterContext, svc: Service, port: ServicePort, rule: ConsolidatedRule | None,
+                   subset: str, labels: dict[str, str] | None) -> list[ec_pb2.LocalityLbEndpoints]:
+    eps = eds.select(ctx.mesh.registry.endpoints_of(svc), svc, port, labels, eds=False,
+                     unhealthy_ok=eds.supports_unhealthy(svc, rule, subset, port.port, ctx.options))
+    return eds.build_locality_endpoints(
+        eps, mtls=eds.mtls_checker(rule, subset, port.port, ctx.mesh.peer_authentications),
+        telemetry=ctx.options.endpoint_telemetry_label)
+
+
+def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
+    """Default and subset clusters for every port of one service (`buildOutboundClusters`)."""
+    out: list[BuiltCluster] = []
+    if svc.resolution == "Alias" or svc.resolution == "DynamicDNS":
+        return out
+    rule = ctx.rule_for(svc)
+    mesh_tp = ctx.mesh.mesh_config.default_traffic_policy
+    for port in svc.ports:
+        if port.protocol == protocol.UDP:
+            continue
+        ctype = _RESOLUTION.get(svc.resolution, Cluster.EDS)
+        if ctype == Cluster.ORIGINAL_DST and svc.registry == "Kubernetes" and ctx.options.eds_for_headless:
+            ctype = Cluster.EDS
+        name = cluster_name("outbound", port.port, "", svc.hostname)
+        lb_eps = _dns_endpoints(ctx, svc, port, rule, "", None) if ctype in (
+            Cluster.STRICT_DNS, Cluster.LOGICAL_DNS) else None
+        d = _base_cluster(ctx, name, ctype, svc, port, "", lb_eps)
+        if d is None:
+            continue
+        if svc.persistent_session:
+            d.c.common_lb_config.override_host_status.statuses.extend([1, 3, 0, 4])
+        pol, _ = port_level(rule.policy if rule else None, port.port)
+        pol = mesh_overlay(mesh_tp, pol)
+        mtls_mode = infer_mtls_mode(ctx, svc, rule.policy if rule else None, port)
+        _apply_policy(ctx, d, pol, svc=svc, port=port, subset="", mtls_mode=mtls_mode, rule=rule)
+        _finalize_outbound(ctx, d, svc, rule, subset="")
+        out.append(BuiltCluster(d.build(), d.origins, pol.dropped, svc, port, "", rule))
+        for sub in rule.subsets if rule else []:
+            built = _build_subset(ctx, svc, port, rule, sub, pol, ctype)
+            if built is not None:
+                out.append(built)
+    return out
+
+
+def _build_subset(ctx: ClusterContext, svc: Service, port: ServicePort, rule: ConsolidatedRule,
+                  sub: Any, parent: Policy, parent_type: int) -> BuiltCluster | None:
+    """`buildSubsetCluster`."""
+    mtls_mode = infer_mtls_mode(ctx, svc, sub.policy, port)
+    name = cluster_name("outbound", port.port, sub.name, svc.hostname)
+    lb = sub.policy.tp.get("loadBalancer") if sub.policy else None
+    ctype = Cluster.ORIGINAL_DST if isinstance(lb, dict) and lb.get("simple") == "PASSTHROUGH" \
+        else parent_type
+    lb_eps = None
+    if ctype not in (Cluster.EDS, Cluster.ORIGINAL_DST):
+        lb_eps = _dns_endpoints(ctx, svc, port, rule, sub.name, sub.labels or None)
+        if not lb_eps:
+            return None
+    d = _base_cluster(ctx, name, ctype, svc, port, sub.name, lb_eps)
+    if d is None:
+        return None
+    pol = subset_policy(parent, sub.policy, port.port)
+    _apply_policy(ctx, d, pol, svc=svc, port=port, subset=sub.name, mtls_mode=mtls_mode, rule=rule)
+    _finalize_outbound(ctx, d, svc, rule, subset=sub.name)
+    d.set("metadata.filter_metadata.istio.subset",
+          prov.from_resource(sub.resource, ("spec", "subsets", sub.index, "name"), "subset"))
+    return BuiltCluster(d.build(), d.origins, pol.dropped, svc, port, sub.name, rule)
+
+
+def _circuit_breaker_defaults(ctx: ClusterContext, d: ClusterDraft) -> None:
+    mesh_tp = ctx.mesh.mesh_config.default_traffic_policy or {}
+    cp = None
+    if isinstance(mesh_tp.get("connectionPool"), dict):
+        from meshlens.model.policy import MESH, Block
+
+        cp = Block("connectionPool", mesh_tp["connectionPool"], None,
+                   ("defaultTrafficPolicy", "connectionPool"), MESH)
+    throwaway = d.hpo
+    tp.apply_connection_pool(d, cp, None, ctx.policy_ctx)
+    d.hpo = throwaway  # istiod writes HTTP options computed here to a throw-away wrapper
+
+
+def build_blackhole(ctx: ClusterContext) -> BuiltCluster:
+    d = ClusterDraft(BLACKHOLE)
+    c = d.c
+    c.type = Cluster.STATIC
+    c.connect_timeout.seconds, c.connect_timeout.nanos = durations.split(
+        ctx.mesh.mesh_config.connect_timeout_nanos)
+    c.lb_policy = Cluster.ROUND_ROBIN
+    c.alt_stat_name = BLACKHOLE + ";"
+    d.set("type", prov.default("BlackHoleCluster: STATIC with no endpoints; traffic is dropped"))
+    return BuiltCluster(d.build(), d.origins, [])
+
+
+def _passthrough_hpo() -> hpo_pb2.HttpProtocolOptions:
+    h = hpo_pb2.HttpProtocolOptions()
+    h.common_http_protocol_options.idle_timeout.seconds = 300
+    h.use_downstream_protocol_config.http_protocol_options.SetInParent()
+    h.use_downstream_protocol_config.http2_protocol_options.SetInParent()
+    return h
+
+
+def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltCluster:
+    d = ClusterDraft(INBOUND_PASSTHROUGH if inbound else PASSTHROUGH)
+    c = d.c
+    c.type = Cluster.ORIGINAL_DST
+    c.lb_policy = Cluster.CLUSTER_PROVIDED
+    c.typed_extension_protocol_options[HPO_KEY].Pack(_passthrough_hpo())
+    c.alt_stat_name = PASSTHROUGH + ";"  # InboundPassthroughCluster copies it (a quirk istiod has)
+    _circuit_breaker_defaults(ctx, d)
+    d.set("type", prov.default("original destination: the address the app connected to"))
+    if inbound:
+        c.upstream_bind_config.source_address.address = "127.0.0.6"
+        c.upstream_bind_config.source_address.port_value = 0
+        d.set("alt_stat_name", Origin(prov.QUIRK, note="copied from PassthroughCluster, not recomputed"))
+    elif ctx.options.metadata_exchange:
+        c.filters.append(_mx_filter())
+    return BuiltCluster(d.build(), d.origins, [])
+
+
+@dataclass(slots=True)
+class ServiceTarget:
+    service: Service
+    port: ServicePort
+    target_port: int
+
+
+def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
+    """`GetProxyServiceTargetsByPod`: services selecting the pod, targetPorts resolved."""
+    out: list[ServiceTarget] = []
+    seen: set[tuple[int, str]] = set()
+    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.name, s.namespace))
+    for svc in services:
+        if svc.namespace != wl.namespace or not svc.selector or any(
+                wl.labels.get(k) != v for k, v in svc.selector.items()):
+            continue
+        if svc.registry != "Kubernetes":
+            continue
+        for port in svc.ports:
+            target = port.target_port if port.target_port is not None else port.port
+            if isinstance(target, str):
+                found = [cp.port for cp in wl.container_ports if cp.name == target]
+                if not found:
+                    continue
+                target = found[0]
+            key = (int(target), port.protocol)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(ServiceTarget(svc, port, int(target)))
+    return out
+
+
+def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
+    """`buildInboundClusters` for the service targets of the proxy's own pod."""
+    out: list[BuiltCluster] = []
+    targets = service_targets(ctx, ctx.proxy.workload)
+    by_port: dict[int, list[ServiceTarget]] = {}
+    for t in targets:
+        if t.port.protocol == protocol.UDP:
+            continue
+        by_port.setdefault(t.target_port, []).append(t)
+    for target_port, group in by_port.items():
+        primary = group[0]
+        name = cluster_name("inbound", target_port, "", "")
+        d = ClusterDraft(name, service=primary.service, port=primary.port, direction="inbound")
+        c = d.c
+        c.type = Cluster.ORIGINAL_DST
+        c.lb_policy = Cluster.CLUSTER_PROVIDED
+        c.cleanup_interval.seconds = 9223372035
+        c.common_lb_config.SetInParent()
+        c.alt_stat_name = name + ";"
+        c.upstream_bind_config.source_address.address = "127.0.0.6"
+        c.upstream_bind_config.source_address.port_value = 0
+        d.set("type", prov.default("inbound PASSTHROUGH mode: original destination"))
+        d.set("upstream_bind_config", prov.default("inbound traffic is sent from 127.0.0.6"))
+        _set_upstream_protocol(d, primary.port)
+        if ctx.options.telemetry_label:
+            services, seen_hosts = [], set()
+            for t in group:
+                if t.port.port == primary.port.port and not t.service.mesh_external \
+                        and t.service.hostname not in seen_hosts:
+                    seen_hosts.add(t.service.hostname)
+                    services.extend(_services_meta(t.service))
+            if services:
+                d.meta["services"] = services
+        rule = ctx.rule_for(primary.service, outbound=False)
+        pol = Policy()
+        if rule is not None and rule.policy is not None:
+            pol, _ = port_level(rule.policy, primary.port.port)
+            d.meta["config"] = (f"/apis/networking.istio.io/v1/namespaces/{rule.resource.namespace}"
+                                f"/destination-rule/{rule.resource.name}")
+        pol = mesh_overlay(ctx.mesh.mesh_config.default_traffic_policy, pol)
+        cp = _sidecar_inbound_pool(ctx, target_port) or pol.get("connectionPool")
+        tp.apply_connection_pool(d, cp, pol.get("retryBudget"), ctx.policy_ctx)
+        out.append(BuiltCluster(d.build(), d.origins, pol.dropped, primary.service, primary.port))
+    return out
+
+
+def _sidecar_inbound_pool(ctx: ClusterContext, port: int) -> Any:
+    sc = ctx.scope.sidecar
+    if sc is None:
+        return None
+    from meshlens.model.policy import Block
+
+    for i, ing in enumerate(sc.spec.get("ingress") or []):
+        if isinstance(ing, dict) and (ing.get("port") or {}).get("number") == port \
+                and isinstance(ing.get("connectionPool"), dict):
+            return Block("connectionPool", ing["connectionPool"], sc,
+                         ("spec", "ingress", i, "connectionPool"), "sidecar ingress")
+    pool = sc.spec.get("inboundConnectionPool")
+    if isinstance(pool, dict):
+        return Block("connectionPool", pool, sc, ("spec", "inboundConnectionPool"), "sidecar")
+    return None
+
+
+def build_clusters(ctx: ClusterContext) -> list[BuiltCluster]:
+    """The whole CDS response for one sidecar, in istiod's order."""
+    out: list[BuiltCluster] = []
+    for svc in ctx.scope.services:
+        out.extend(build_outbound(ctx, svc))
+    out.append(build_blackhole(ctx))
+    out.append(build_passthrough(ctx))
+    out.extend(build_inbound(ctx))
+    out.append(build_passthrough(ctx, inbound=True))
+    return out
+
+

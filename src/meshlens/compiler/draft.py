@@ -1,0 +1,60 @@
+"""The mutable cluster under construction, finalized once (`clusterWrapper.build()`).
+
+Layer: L4. Imports: compiler.provenance, xDS protos.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
+
+from meshlens.compiler.provenance import Origin
+
+HPO_KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+
+class ClusterDraft:
+    """A Cluster proto being built, its HTTP protocol options and the origin of each field."""
+
+    __slots__ = ("c", "hpo", "origins", "service", "port", "subset", "direction", "meta")
+
+    def __init__(self, name: str, *, service: Any = None, port: Any = None, subset: str = "",
+                 direction: str = "outbound") -> None:
+        self.c = cluster_pb2.Cluster(name=name)
+        self.hpo: hpo_pb2.HttpProtocolOptions | None = None
+        self.origins: dict[str, Origin] = {}
+        self.service = service
+        self.port = port
+        self.subset = subset
+        self.direction = direction
+        self.meta: dict[str, Any] = {}  # metadata.filter_metadata.istio, written at build()
+
+    def set(self, path: str, origin: Origin) -> None:
+        self.origins[path] = origin
+
+    def http_options(self) -> hpo_pb2.HttpProtocolOptions:
+        if self.hpo is None:
+            self.hpo = hpo_pb2.HttpProtocolOptions()
+        return self.hpo
+
+    def is_h2(self) -> bool:
+        return self.hpo is not None and self.hpo.explicit_http_config.HasField("http2_protocol_options")
+
+    def has_protocol(self) -> bool:
+        return self.hpo is not None and self.hpo.WhichOneof("upstream_protocol_options") is not None
+
+    def build(self) -> cluster_pb2.Cluster:
+        if self.hpo is not None:
+            if not self.has_protocol():
+                # Envoy requires the oneof; istiod fills HTTP/1.1 (clusterWrapper.build).
+                self.hpo.explicit_http_config.http_protocol_options.SetInParent()
+            self.c.typed_extension_protocol_options[HPO_KEY].Pack(self.hpo)
+        if self.meta:
+            from google.protobuf import struct_pb2
+
+            st = struct_pb2.Struct()
+            st.update(self.meta)
+            self.c.metadata.filter_metadata["istio"].CopyFrom(st)
+        return self.c

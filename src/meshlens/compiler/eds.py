@@ -1,0 +1,48 @@
+"""EDS for one proxy: a ClusterLoadAssignment per EDS cluster (`xds/eds.go:buildEndpoints`).
+
+Layer: L4. Imports: compiler.{clusters,endpoints,names,provenance}, model.
+"""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+
+from meshlens.compiler import endpoints as ep
+from meshlens.compiler.clusters import BuiltCluster, ClusterContext, apply_locality_to_endpoints
+from meshlens.compiler.names import parse_cluster_name
+from meshlens.model.destination_rules import subset_labels
+
+
+def build_endpoints(ctx: ClusterContext, clusters: list[BuiltCluster]) -> list[endpoint_pb2.ClusterLoadAssignment]:
+    out = []
+    for bc in clusters:
+        c = bc.cluster
+        if c.type != cluster_pb2.Cluster.EDS:
+            continue
+        name = c.eds_cluster_config.service_name or c.name
+        cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
+        key = parse_cluster_name(name)
+        svc, port = bc.service, bc.port
+        if key is None or svc is None or port is None:
+            out.append(cla)
+            continue
+        rule = bc.rule
+        labels = subset_labels(rule, key.subset)
+        if key.subset and rule is not None and rule.subset(key.subset) is None:
+            labels = None
+        eps = ep.select(ctx.mesh.registry.endpoints_of(svc), svc, port, labels, eds=True,
+                        unhealthy_ok=ep.supports_unhealthy(svc, rule, key.subset, port.port, ctx.options))
+        locs = ep.build_locality_endpoints(
+            eps, mtls=ep.mtls_checker(rule, key.subset, port.port, ctx.mesh.peer_authentications),
+            telemetry=ctx.options.endpoint_telemetry_label)
+        od, lb = ep.merged_od_and_lb(rule, key.subset, port.port)
+        setting = (lb or {}).get("localityLbSetting") if isinstance(lb, dict) else None
+        if not isinstance(setting, dict):
+            setting = ctx.mesh.mesh_config.get("localityLbSetting") or {}
+        if isinstance(setting, dict) and setting.get("enabled") is not False and locs:
+            apply_locality_to_endpoints(locs, setting, od is not None,
+                                        ctx.policy_ctx.proxy_locality)
+        cla.endpoints.extend(locs)
+        out.append(cla)
+    return out

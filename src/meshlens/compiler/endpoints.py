@@ -1,0 +1,211 @@
+"""EDS: ClusterLoadAssignments, and the load_assignment of DNS clusters.
+
+Layer: L4. Imports: model, compiler.provenance, xDS protos.
+
+`xds/endpoints/endpoint_builder.go` (selection, filtering, locality grouping, metadata),
+`mtls_checker.go` (tlsMode metadata) and `core/loadbalancer/loadbalancer.go` (priorities).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2, health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
+from google.protobuf import struct_pb2
+
+from meshlens.model.destination_rules import ConsolidatedRule
+from meshlens.model.peer_auth import DISABLE, PeerAuthentications
+from meshlens.model.policy import port_level, subset_policy
+from meshlens.model.registry import Endpoint, Service, ServicePort, canonical_name, canonical_revision
+
+_HEALTH = {"HEALTHY": health_check_pb2.HEALTHY, "UNHEALTHY": health_check_pb2.UNHEALTHY,
+           "DRAINING": health_check_pb2.DRAINING, "UNKNOWN": health_check_pb2.UNKNOWN}
+
+
+def _is_ip(addr: str) -> bool:
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return True
+
+
+def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> tuple[Any, Any]:
+    """OD and LB of the subset + port-level policy, without the mesh baseline (EDS's view)."""
+    if rule is None:
+        return None, None
+    pol, _ = port_level(rule.policy, port)
+    sub = rule.subset(subset) if subset else None
+    if sub is not None:
+        pol = subset_policy(pol, sub.policy, port)
+    return pol.value("outlierDetection"), pol.value("loadBalancer")
+
+
+def supports_unhealthy(svc: Service, rule: ConsolidatedRule | None, subset: str, port: int,
+                       options: Any) -> bool:
+    """`supportsUnhealthy`: send not-ready endpoints unless OD asks for a minimum health."""
+    if options.send_unhealthy_endpoints or svc.traffic_distribution:
+        return True
+    if not options.auto_send_unhealthy_endpoints:
+        return False
+    od, _ = merged_od_and_lb(rule, subset, port)
+    mhp = od.get("minHealthPercent") if isinstance(od, dict) else None
+    return not (isinstance(mhp, int) and mhp > 0)
+
+
+def tls_mode_for_rule(rule: ConsolidatedRule | None, subset: str, port: int) -> str | None:
+    """`tlsModeForDestinationRule`: per-field fallback subset-port → subset → port → top."""
+    if rule is None:
+        return None
+    candidates = []
+    sub = rule.subset(subset) if subset else None
+    if sub is not None and sub.policy is not None:
+        entry = sub.policy.port_entry(port)
+        if entry:
+            candidates.append(entry[1].get("tls"))
+        candidates.append(sub.policy.tp.get("tls"))
+    if rule.policy is not None:
+        entry = rule.policy.port_entry(port)
+        if entry:
+            candidates.append(entry[1].get("tls"))
+        candidates.append(rule.policy.tp.get("tls"))
+    for tls in candidates:
+        if isinstance(tls, dict):
+            return str(tls.get("mode", "DISABLE"))
+    return None
+
+
+def select(eps: list[Endpoint], svc: Service, port: ServicePort, labels: dict[str, str] | None,
+           *, eds: bool, unhealthy_ok: bool) -> list[Endpoint]:
+    """Endpoints of one service port (and subset), filtered as istiod filters them."""
+    out = []
+    for ep in eps:
+        if ep.service_port_name != port.name:
+            continue
+        if eds and ep.address and ep.port and not _is_ip(ep.address):
+            continue  # EDS needs IPs; DNS-name endpoints only serve DNS clusters
+        if labels and any(ep.labels.get(k) != v for k, v in labels.items()):
+            continue
+        if not ep.address:
+            continue
+        if ep.health == "TERMINATING":
+            continue
+        if ep.health == "UNHEALTHY" and not unhealthy_ok:
+            continue
+        if (ep.health == "DRAINING" or "istio.io/draining" in ep.labels) and not svc.persistent_session:
+            continue
+        out.append(ep)
+    return out
+
+
+def _locality(label: str) -> base_pb2.Locality:
+    parts = (label.split("/") + ["", "", ""])[:3] if label else ["", "", ""]
+    return base_pb2.Locality(region=parts[0], zone=parts[1], sub_zone=parts[2])
+
+
+def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], bool],
+                             telemetry: bool) -> list[ec_pb2.LocalityLbEndpoints]:
+    groups: dict[str, list[Endpoint]] = {}
+    for ep in eps:
+        groups.setdefault(ep.locality, []).append(ep)
+    keys = sorted(groups) if len(groups) >= 2 else list(groups)
+    out = []
+    for key in keys:
+        loc = ec_pb2.LocalityLbEndpoints()
+        loc.locality.CopyFrom(_locality(key))
+        total = 0
+        for ep in groups[key]:
+            lb = loc.lb_endpoints.add()
+            sa = lb.endpoint.address.socket_address
+            sa.address, sa.port_value = ep.address, ep.port
+            if ep.health != "UNKNOWN":
+                lb.health_status = _HEALTH[ep.health]
+            weight = ep.weight if ep.weight > 0 else 1
+            lb.load_balancing_weight.value = weight
+            total = min(total + weight, 4294967295)
+            fm = lb.metadata.filter_metadata
+            if ep.tls_mode not in ("", "disabled") and mtls(ep):
+                fm["envoy.transport_socket_match"].CopyFrom(struct_pb2.Struct(
+                    fields={"tlsMode": struct_pb2.Value(string_value=ep.tls_mode)}))
+            if telemetry:
+                rev = canonical_revision(ep.labels)
+                wl = ";".join([ep.workload_name, ep.namespace,
+                               canonical_name(ep.labels, ep.workload_name),
+                               "" if rev == "latest" else rev, ep.cluster_id])
+                fm["istio"].CopyFrom(struct_pb2.Struct(
+                    fields={"workload": struct_pb2.Value(string_value=wl)}))
+            if not fm:
+                lb.ClearField("metadata")
+        loc.load_balancing_weight.value = total
+        out.append(loc)
+    return out
+
+
+def mtls_checker(rule: ConsolidatedRule | None, subset: str, port: int,
+                 pas: PeerAuthentications) -> Callable[[Endpoint], bool]:
+    """`checkMtlsEnabled`: the DestinationRule's tls mode, else the server's PeerAuthentication."""
+    mode = tls_mode_for_rule(rule, subset, port)
+    if mode is not None:
+        enabled = mode == "ISTIO_MUTUAL"
+        return lambda ep: enabled
+    return lambda ep: ep.tls_mode == "istio" and pas.workload_mode(
+        ep.namespace, ep.labels, ep.port).mode != DISABLE
+
+
+def apply_failover(locs: list[ec_pb2.LocalityLbEndpoints], proxy_locality: str,
+                   failover: list[dict[str, Any]] | None = None) -> None:
+    """`applyLocalityFailover`: priority by distance from the proxy's locality, compacted."""
+    pr = (proxy_locality.split("/") + ["", "", ""])[:3] if proxy_locality else ["", "", ""]
+    raw = []
+    for loc in locs:
+        lr = [loc.locality.region, loc.locality.zone, loc.locality.sub_zone]
+        if lr[0] == pr[0] and lr[1] == pr[1] and lr[2] == pr[2]:
+            p = 0
+        elif lr[0] == pr[0] and lr[1] == pr[1]:
+            p = 1
+        elif lr[0] == pr[0]:
+            p = 2
+        else:
+            p = 3
+            for rule in failover or []:
+                if rule.get("from") == pr[0] and lr[0] != rule.get("to"):
+                    p = 4
+        raw.append(loc.priority * 5 + p)
+    ranks = {v: i for i, v in enumerate(sorted(set(raw)))}
+    for loc, v in zip(locs, raw, strict=True):
+        loc.priority = ranks[v]
+
+
+def apply_distribute(locs: list[ec_pb2.LocalityLbEndpoints], proxy_locality: str,
+                     distribute: list[dict[str, Any]]) -> None:
+    """`applyLocalityWeights`: the first ``from`` matching the proxy sets locality weights."""
+    def matches(pattern: str, label: str) -> bool:
+        pp, lp = pattern.split("/"), (label.split("/") + ["", "", ""])[:3]
+        for i, part in enumerate(pp[:3]):
+            if part == "*":
+                return True
+            if part != lp[i] and not (i > 0 and part == ""):
+                return False
+        return True
+
+    label_of = {id(loc): "/".join([loc.locality.region, loc.locality.zone, loc.locality.sub_zone])
+                for loc in locs}
+    for rule in distribute:
+        if not matches(str(rule.get("from", "")), proxy_locality):
+            continue
+        assigned: set[int] = set()
+        for pattern, weight in (rule.get("to") or {}).items():
+            group = [loc for loc in locs if id(loc) not in assigned and matches(str(pattern), label_of[id(loc)])]
+            base = sum(max(loc.load_balancing_weight.value, 1) for loc in group)
+            for loc in group:
+                assigned.add(id(loc))
+                w = max(loc.load_balancing_weight.value, 1)
+                loc.load_balancing_weight.value = -(-w * int(weight) // base) if base else 0
+        for loc in locs:
+            if id(loc) not in assigned:
+                del loc.lb_endpoints[:]
+        return

@@ -1,0 +1,95 @@
+"""MeshConfig with istiod's defaults (`pkg/config/mesh/mesh.go:DefaultMeshConfig`).
+
+Layer: L3. Imports: source, durations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshlens.durations import parse_duration
+from meshlens.source import FieldPath, RawDocument
+
+#: The defaults that change generated config (the rest of MeshConfig does not touch it here).
+DEFAULTS: dict[str, Any] = {
+    "connectTimeout": "10s",
+    "dnsRefreshRate": "60s",
+    "enableAutoMtls": True,
+    "h2UpgradePolicy": "DO_NOT_UPGRADE",
+    "localityLbSetting": {"enabled": True},
+    "inboundTrafficPolicy": {"mode": "PASSTHROUGH"},
+    "outboundTrafficPolicy": {"mode": "ALLOW_ANY"},
+    "rootNamespace": "istio-system",
+    "trustDomain": "cluster.local",
+    "trustDomainAliases": [],
+    "defaultDestinationRuleExportTo": ["*"],
+    "defaultServiceExportTo": ["*"],
+    "defaultVirtualServiceExportTo": ["*"],
+    "accessLogFile": "",
+    "accessLogEncoding": "TEXT",
+    "accessLogFormat": "",
+    "outboundClusterStatName": "",
+    "inboundClusterStatName": "",
+    "enableTracing": True,
+    "defaultConfig": {},
+}
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """The effective MeshConfig: user values over istiod's defaults, with the user's document."""
+
+    values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    doc: RawDocument | None = None
+
+    @classmethod
+    def from_document(cls, doc: RawDocument | None) -> MeshConfig:
+        values = dict(DEFAULTS)
+        if doc is not None:
+            values.update({k: v for k, v in doc.data.items() if v is not None})
+        return cls(values, doc)
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def is_user_set(self, key: str) -> bool:
+        return self.doc is not None and key in self.doc.data
+
+    def path(self, *parts: str | int) -> FieldPath:
+        return tuple(parts)
+
+    @property
+    def root_namespace(self) -> str:
+        return str(self.values.get("rootNamespace") or "istio-system")
+
+    @property
+    def trust_domain(self) -> str:
+        return str(self.values.get("trustDomain") or "cluster.local")
+
+    @property
+    def connect_timeout_nanos(self) -> int:
+        return parse_duration(self.values.get("connectTimeout")) or 10_000_000_000
+
+    @property
+    def auto_mtls(self) -> bool:
+        return bool(self.values.get("enableAutoMtls", True))
+
+    @property
+    def outbound_mode(self) -> str:
+        otp = self.values.get("outboundTrafficPolicy") or {}
+        return str(otp.get("mode", "ALLOW_ANY")) if isinstance(otp, dict) else "ALLOW_ANY"
+
+    @property
+    def inbound_mode(self) -> str:
+        itp = self.values.get("inboundTrafficPolicy") or {}
+        return str(itp.get("mode", "PASSTHROUGH")) if isinstance(itp, dict) else "PASSTHROUGH"
+
+    @property
+    def default_traffic_policy(self) -> dict[str, Any] | None:
+        v = self.values.get("defaultTrafficPolicy")
+        return v if isinstance(v, dict) else None
+
+    def export_to(self, key: str) -> list[str]:
+        v = self.values.get(key)
+        return [str(x) for x in v] if isinstance(v, list) else ["*"]

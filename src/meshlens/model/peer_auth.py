@@ -1,0 +1,76 @@
+"""PeerAuthentication: the effective mTLS mode at mesh, namespace, workload and port level.
+
+Layer: L3. Imports: resources.
+
+`pilot/pkg/security/authn/policy_applier.go` / `model/authentication.go`: the most specific
+policy wins (workload > namespace > mesh), the oldest one at each level, and ``UNSET`` (or a
+missing mode) inherits from the level above. Port-level entries (`portLevelMtls`, keyed by the
+workload's port) apply only with a workload selector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshlens.resources import Resource
+
+STRICT, PERMISSIVE, DISABLE, UNSET = "STRICT", "PERMISSIVE", "DISABLE", "UNSET"
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSource:
+    mode: str
+    resource: Resource | None  # None: istiod's default (PERMISSIVE)
+    level: str  # "mesh" | "namespace" | "workload" | "port" | "default"
+
+
+def _mode(res: Resource) -> str:
+    mtls = res.spec.get("mtls")
+    mode = mtls.get("mode") if isinstance(mtls, dict) else None
+    return str(mode) if mode else UNSET
+
+
+class PeerAuthentications:
+    def __init__(self, policies: list[Resource], root_namespace: str) -> None:
+        self.root = root_namespace
+        self.policies = sorted(policies, key=lambda r: (r.creation, r.doc.index))
+
+    def _first(self, ns: str, *, selector: bool, labels: dict[str, str] | None = None) -> Resource | None:
+        for p in self.policies:
+            if p.namespace != ns:
+                continue
+            sel = p.spec.get("selector")
+            match_labels = sel.get("matchLabels") if isinstance(sel, dict) else None
+            if not selector and not match_labels:
+                return p
+            if selector and match_labels and labels is not None and all(
+                    labels.get(k) == v for k, v in match_labels.items()):
+                return p
+        return None
+
+    def namespace_mode(self, namespace: str) -> ModeSource:
+        """Namespace-level mode, falling back to mesh-level (what auto-mTLS inference uses)."""
+        mesh = self._first(self.root, selector=False)
+        out = ModeSource(PERMISSIVE, None, "default")
+        if mesh is not None and _mode(mesh) != UNSET:
+            out = ModeSource(_mode(mesh), mesh, "mesh")
+        ns = self._first(namespace, selector=False) if namespace != self.root else None
+        if ns is not None and _mode(ns) != UNSET:
+            out = ModeSource(_mode(ns), ns, "namespace")
+        return out
+
+    def workload_mode(self, namespace: str, labels: dict[str, str], port: int | None) -> ModeSource:
+        """Effective mode for a workload's port (workload and port level honoured)."""
+        out = self.namespace_mode(namespace)
+        wl = self._first(namespace, selector=True, labels=labels)
+        if wl is None:
+            return out
+        if _mode(wl) != UNSET:
+            out = ModeSource(_mode(wl), wl, "workload")
+        plm = wl.spec.get("portLevelMtls")
+        if port is not None and isinstance(plm, dict):
+            entry = plm.get(port, plm.get(str(port)))
+            mode = entry.get("mode") if isinstance(entry, dict) else None
+            if mode and mode != UNSET:
+                out = ModeSource(str(mode), wl, "port")
+        return out

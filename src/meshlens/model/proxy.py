@@ -1,0 +1,76 @@
+"""The proxy a config is compiled for, given as istioctl takes it.
+
+Layer: L3. Imports: model.registry, source, diagnostics.
+
+``POD[.NAMESPACE]``, ``deploy/NAME[.NAMESPACE]`` or ``deployment/NAME[.NAMESPACE]`` (first pod of
+the controller, in name order), with ``-n NAMESPACE`` as an alternative to the suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshlens.model.registry import Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """One sidecar: its pod and what istiod knows of it."""
+
+    workload: Workload
+
+    @property
+    def name(self) -> str:
+        return self.workload.name
+
+    @property
+    def namespace(self) -> str:
+        return self.workload.namespace
+
+    @property
+    def ip(self) -> str:
+        return self.workload.ip
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.workload.labels
+
+    @property
+    def id(self) -> str:
+        return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
+
+
+class ProxyNotFound(LookupError):
+    pass
+
+
+def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = None) -> Proxy:
+    """Find the proxy named by ``ref``; raise ProxyNotFound with the candidates otherwise."""
+    kind, _, rest = ref.partition("/") if "/" in ref else ("pod", "", ref)
+    kind = kind.lower()
+    if kind in ("deploy", "deployment", "deployments"):
+        kind = "Deployment"
+    elif kind in ("sts", "statefulset", "statefulsets"):
+        kind = "StatefulSet"
+    elif kind in ("ds", "daemonset", "daemonsets"):
+        kind = "DaemonSet"
+    elif kind in ("rs", "replicaset", "replicasets"):
+        kind = "ReplicaSet"
+    elif kind in ("pod", "pods", "po"):
+        kind = "pod"
+    else:
+        raise ProxyNotFound(f"unsupported resource type {kind!r} (use POD, deploy/NAME)")
+    name, ns = rest, namespace
+    if "." in rest and namespace is None:
+        name, ns = rest.split(".", 1)
+    ns = ns or "default"
+    if kind == "pod":
+        matches = [w for w in workloads if w.name == name and w.namespace == ns]
+    else:
+        matches = sorted((w for w in workloads if w.controller_kind == kind
+                          and w.resource.name == name and w.namespace == ns), key=lambda w: w.name)
+    if not matches:
+        known = sorted(f"{w.name}.{w.namespace}" for w in workloads)[:10]
+        hint = f"; pods: {', '.join(known)}" if known else "; the input has no pods or controllers"
+        raise ProxyNotFound(f"no {'pod' if kind == 'pod' else kind} {name} in namespace {ns}{hint}")
+    return Proxy(matches[0])

@@ -1,0 +1,184 @@
+"""Typed resources decoded from RawDocuments, and the kind registry.
+
+Layer: L2. Imports: source, diagnostics (and resources.schema, resources.k8s of this package).
+
+Every resource keeps its RawDocument, so any field path can be turned into file:line:col.
+Istio specs stay mappings in the YAML spelling after a structural check against the CRD
+schema (:mod:`meshlens.resources.schema`); Kubernetes objects are checked for the fields meshlens
+uses (:mod:`meshlens.resources.k8s`). A resource with an error is left out, as the API server
+would have rejected it; the rest compiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshlens.diagnostics import Diagnostic, report
+from meshlens.source import FieldPath, RawDocument, ResourceRef, SourceSpan
+
+#: (API group, kind) → namespaced?  The kinds meshlens reads.
+KINDS: dict[tuple[str, str], bool] = {
+    ("", "Namespace"): False,
+    ("", "ServiceAccount"): True,
+    ("", "Service"): True,
+    ("", "Pod"): True,
+    ("apps", "Deployment"): True,
+    ("apps", "StatefulSet"): True,
+    ("apps", "ReplicaSet"): True,
+    ("apps", "DaemonSet"): True,
+    ("discovery.k8s.io", "EndpointSlice"): True,
+    ("networking.istio.io", "ServiceEntry"): True,
+    ("networking.istio.io", "WorkloadEntry"): True,
+    ("networking.istio.io", "DestinationRule"): True,
+    ("networking.istio.io", "VirtualService"): True,
+    ("networking.istio.io", "Sidecar"): True,
+    ("security.istio.io", "PeerAuthentication"): True,
+}
+
+#: API versions accepted per group (others are skipped with an info line).
+VERSIONS: dict[str, tuple[str, ...]] = {
+    "": ("v1",),
+    "apps": ("v1",),
+    "discovery.k8s.io": ("v1",),
+    "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
+    "security.istio.io": ("v1", "v1beta1"),
+}
+
+
+@dataclass(eq=False, slots=True)
+class Resource:
+    """One accepted Kubernetes or Istio object."""
+
+    group: str
+    version: str
+    kind: str
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    body: dict[str, Any]
+    doc: RawDocument
+    creation: str = ""  # metadata.creationTimestamp, "" when absent
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef(self.kind, self.namespace, self.name, self.group)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.body.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def span(self, path: FieldPath = ()) -> SourceSpan:
+        return self.doc.locate(path)
+
+    @property
+    def order(self) -> tuple[str, str, str]:
+        """Istio's age order: creationTimestamp, then name, then namespace.
+
+        Objects without a timestamp keep file order (they sort as created at the same instant,
+        and istiod's config store would have stamped them in apply order).
+        """
+        return (self.creation, f"{self.doc.index:09d}", "")
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    resources: list[Resource] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def _str_map(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            return None
+        out[k] = v
+    return out
+
+
+def decode_documents(docs: Iterable[RawDocument]) -> DecodeResult:
+    """Decode documents into resources; bad ones become diagnostics and are left out."""
+    from meshlens.resources.k8s import validate_k8s
+    from meshlens.resources.schema import validate_spec
+
+    result = DecodeResult()
+    seen: dict[tuple[str, str, str, str], Resource] = {}
+    for doc in docs:
+        data = doc.data
+        api_version, kind = data.get("apiVersion"), data.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str):
+            missing = "apiVersion" if not isinstance(api_version, str) else "kind"
+            result.diagnostics.append(report(
+                "ML0004", doc=doc, path=(missing,) if missing in data else (),
+                reason=f"{missing} is missing or not a string"))
+            continue
+        group, _, version = api_version.rpartition("/")
+        meta = data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        if (group, kind) not in KINDS or version not in VERSIONS.get(group, ()):
+            result.diagnostics.append(report(
+                "ML0003", doc=doc, kind=f"{api_version} {kind}",
+                name=name if isinstance(name, str) else "?"))
+            continue
+        namespaced = KINDS[(group, kind)]
+        if not isinstance(meta, dict):
+            result.diagnostics.append(report(
+                "ML0101", doc=doc, path=("metadata",) if "metadata" in data else (),
+                kind=kind, name="?", field="metadata"))
+            continue
+        if not isinstance(name, str) or not name:
+            result.diagnostics.append(report(
+                "ML0101", doc=doc, path=("metadata",), kind=kind, name="?", field="metadata.name"))
+            continue
+        ns = meta.get("namespace", "default" if namespaced else "")
+        if not isinstance(ns, str):
+            result.diagnostics.append(report(
+                "ML0103", doc=doc, path=("metadata", "namespace"),
+                field="metadata.namespace", expected="string", got=type(ns).__name__))
+            continue
+        if not namespaced:
+            ns = ""
+        labels = _str_map(meta.get("labels"))
+        annotations = _str_map(meta.get("annotations"))
+        ref = ResourceRef(kind, ns, name, group)
+        bad = False
+        for key, value in (("labels", labels), ("annotations", annotations)):
+            if value is None:
+                result.diagnostics.append(report(
+                    "ML0103", doc=doc, path=("metadata", key), resource=ref,
+                    field=f"metadata.{key}", expected="map of string to string",
+                    got=type(meta.get(key)).__name__))
+                bad = True
+        if bad:
+            continue
+        problems = (validate_k8s(kind, data) if group in ("", "apps", "discovery.k8s.io")
+                    else validate_spec(kind, data.get("spec")))
+        if problems:
+            result.diagnostics.extend(_problem(p, doc, ref) for p in problems)
+            continue
+        created = meta.get("creationTimestamp")
+        res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
+                       created if isinstance(created, str) else "")
+        key = (group, kind, ns, name)
+        if key in seen:
+            first = seen[key]
+            result.diagnostics.append(report(
+                "ML0105", doc=doc, path=("metadata", "name"), resource=ref, kind=kind, ns=ns,
+                name=name, first=str(first.span())))
+            continue
+        seen[key] = res
+        result.resources.append(res)
+    return result
+
+
+def _problem(p: Any, doc: RawDocument, ref: ResourceRef) -> Diagnostic:
+    """Turn a schema Problem into a catalogue diagnostic, keeping the schema's own wording."""
+    span = doc.locate(p.path)
+    return Diagnostic(p.code, span, p.message, ref, p.path)
