@@ -80,6 +80,26 @@ class TrafficPolicyRef:
         return None
 
 
+def lost_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths set in ``old`` that ``new`` does not set (what a wholesale replace loses).
+
+    Example:
+        >>> lost_fields({"tcp": {"maxConnections": 1, "tcpKeepalive": {"time": "1s"}}},
+        ...             {"tcp": {"maxConnections": 2}})
+        ['tcp.tcpKeepalive']
+    """
+    if not isinstance(old, dict):
+        return []
+    out: list[str] = []
+    for key, value in old.items():
+        path = f"{prefix}{key}"
+        if not isinstance(new, dict) or key not in new:
+            out.append(path)
+        elif isinstance(value, dict):
+            out.extend(lost_fields(value, new[key], path + "."))
+    return out
+
+
 def port_level(ref: TrafficPolicyRef | None, port: int, *, port_rule: str = PORT) -> tuple[Policy, bool]:
     """Resolve a TrafficPolicy for one Service port; True if a port-level entry matched.
 
@@ -105,7 +125,10 @@ def port_level(ref: TrafficPolicyRef | None, port: int, *, port_rule: str = PORT
             out.dropped.append(Dropped(blk, f"portLevelSettings[{i}] for port {port} cannot carry "
                                             f"{name}: it is dropped for this port"))
         elif name in out.blocks:
-            out.dropped.append(Dropped(blk, f"replaced whole by portLevelSettings[{i}].{name}"))
+            lost = lost_fields(blk.value, out.blocks[name].value)
+            if lost:
+                out.dropped.append(Dropped(blk, f"portLevelSettings[{i}].{name} replaces it whole; "
+                                                f"not inherited for port {port}: {', '.join(lost)}"))
     return out, True
 
 
@@ -135,15 +158,20 @@ def subset_policy(parent: Policy, subset: TrafficPolicyRef | None, port: int) ->
             old = out.blocks.pop(name, None)
             if name in sub.blocks:
                 out.blocks[name] = sub.blocks[name]
-            if old is not None:
-                why = (f"replaced whole by the subset's {name}" if name in sub.blocks else
-                       f"the subset's portLevelSettings entry for port {port} has no {name}: "
-                       "nothing is inherited")
-                out.dropped.append(Dropped(old, why))
+            if old is None:
+                continue
+            if name in sub.blocks:
+                lost = lost_fields(old.value, sub.blocks[name].value)
+                if lost:
+                    out.dropped.append(Dropped(old, f"the subset's {name} replaces it whole; not "
+                                                    f"inherited: {', '.join(lost)}"))
+            else:
+                out.dropped.append(Dropped(old, f"the subset's portLevelSettings entry for port "
+                                                f"{port} has no {name}: nothing is inherited"))
     for name in ("tunnel", "proxyProtocol", "retryBudget"):
         if name in sub.blocks:
             old = out.blocks.get(name)
             out.blocks[name] = sub.blocks[name]
-            if old is not None:
-                out.dropped.append(Dropped(old, f"replaced whole by the subset's {name}"))
+            if old is not None and lost_fields(old.value, sub.blocks[name].value):
+                out.dropped.append(Dropped(old, f"the subset's {name} replaces it whole"))
     return out

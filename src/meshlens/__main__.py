@@ -1,0 +1,5 @@
+"""``python -m meshlens``."""
+
+from meshlens.cli import main
+
+main()

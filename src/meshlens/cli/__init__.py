@@ -1,0 +1,163 @@
+"""The command line: argument parsing, calls into the pipeline, rendering, exit codes.
+
+Layer: L8. Imports: anything.
+
+Thin on purpose (httpx's `_main.py`): no business logic lives here. Machine output
+(``-o json|yaml``) is written straight to stdout, bypassing rich.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from importlib import resources as pkg_resources
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from meshlens.diagnostics import Diagnostic, Level
+from meshlens.errors import LoadError, MeshlensError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
+                       "push to one sidecar, and explain it.")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Output(str, Enum):
+    json = "json"
+    yaml = "yaml"
+
+
+Files = Annotated[list[str], typer.Option("-f", "--filename", help="File, folder or - (stdin); repeatable.")]
+Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace of PROXY.")]
+MeshConfigOpt = Annotated[str | None, typer.Option("--mesh-config", help="MeshConfig file, or the istio ConfigMap.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Exit 2 on any rejected resource.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool) -> None:
+    """Print diagnostics to stderr; exit 2 on load errors (or any error with --strict)."""
+    for e in errors:
+        err.print(str(e), markup=False)
+    for d in diags:
+        err.print(d.format(), markup=False)
+    if errors or (strict and any(d.level == Level.ERROR for d in diags)):
+        raise typer.Exit(2)
+
+
+def _emit(data: Any, output: Output) -> None:
+    if output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, width=1000))
+    else:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _compile(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
+             strict: bool) -> Any:
+    from meshlens.pipeline import compile_for, load
+
+    if not files:
+        _fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
+    loaded = load(files, mesh_config=mesh_config)
+    report(loaded.diagnostics, loaded.errors, strict=strict)
+    try:
+        result = compile_for(loaded, proxy, namespace=namespace)
+    except UsageError as exc:
+        _fail(str(exc))
+    for d in result.diagnostics:
+        err.print(d.format(), markup=False)
+    return result
+
+
+@app.command("compile")
+def compile_cmd(
+    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+    filename: Files = [],  # noqa: B006 - typer reads the default
+    namespace: Namespace = None,
+    output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
+    mesh_config: MeshConfigOpt = None,
+    strict: Strict = False,
+) -> None:
+    """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
+    from meshlens.emit import config_dump, to_dict
+
+    result = _compile(filename, proxy, namespace, mesh_config, strict)
+    _emit(to_dict(config_dump(result)), output)
+
+
+def _demo_manifest() -> str:
+    return (pkg_resources.files("meshlens") / "examples" / "llm-server.yaml").read_text()
+
+
+@app.command("demo")
+def demo_cmd(
+    dump: Annotated[bool, typer.Option("--dump", help="Print the full config dump instead.")] = False,
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Compile the embedded llm-server example for its client and show the four port layers."""
+    from meshlens.emit import config_dump, to_dict
+    from meshlens.pipeline import compile_string
+    from meshlens.render.summary import notes, summarize
+
+    result = compile_string(_demo_manifest(), "deploy/client.mesh-demo",
+                            name="meshlens/examples/llm-server.yaml")
+    if dump:
+        _emit(to_dict(config_dump(result)), output or Output.json)
+        return
+    rows = summarize(result)
+    if output is not None:
+        from dataclasses import asdict
+
+        _emit([asdict(r) for r in rows], output)
+        return
+    out = Console(highlight=False)
+    out.print(f"[bold]Sidecar of {result.proxy.name}.{result.proxy.namespace}[/bold] "
+              f"({result.proxy.ip}) - embedded example: llm-server canary (seed section 07)\n")
+    out.print("Port layers: the app calls [cyan]llm-server:80[/cyan] -> captured on 15001 -> "
+              "listener for port 80 -> cluster [cyan]outbound|80|SUBSET|host[/cyan] "
+              "(Service port) -> endpoints [cyan]POD_IP:8080[/cyan] (targetPort)\n")
+    for s in rows:
+        if s.direction != "outbound":
+            continue
+        title = f"{s.name}"
+        table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+        for col in ("layer", "value"):
+            table.add_column(col)
+        table.add_row("3 cluster (Service port)", f"{s.service_port}  subset={s.subset or '-'}  "
+                      f"type={s.type}  lb={s.lb_policy}")
+        lim = s.limits
+        table.add_row("circuit breakers", f"max_connections={lim.get('max_connections')} "
+                      f"max_pending_requests={lim.get('max_pending_requests')} "
+                      f"max_requests={lim.get('max_requests')} max_retries={lim.get('max_retries')}")
+        table.add_row("TLS", s.tls)
+        if not s.endpoints:
+            table.add_row("4 endpoints (targetPort)", "[red]none: a request here fails with 503 UH[/red]")
+        for i, ep in enumerate(s.endpoints):
+            table.add_row("4 endpoints (targetPort)" if i == 0 else "",
+                          f"{ep.address}:{ep.port}  {ep.health}  tlsMode={ep.tls_mode}  {ep.workload}")
+        out.print(table)
+        for note in notes(result, s.name):
+            out.print(f"  [yellow]note:[/yellow] {note}", markup=True, highlight=False)
+        out.print()
+    others = [s.name for s in rows if s.direction != "outbound"]
+    out.print("Other clusters: " + ", ".join(others))
+    out.print("\nNext: [cyan]meshlens demo --dump[/cyan] prints the full config dump; "
+              "[cyan]meshlens compile -f FILE PROXY[/cyan] does the same for your manifests.")
+
+
+def main() -> None:
+    try:
+        app()
+    except MeshlensError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
