@@ -44,9 +44,44 @@ def config_dump(result: CompileResult, *, include_eds: bool = True) -> config_du
     return dump
 
 
+#: JSON keys whose values are protobuf maps or Structs: printed with sorted keys, as Envoy's
+#: and Go's JSON printers do (the Python runtime iterates maps in an unstable order).
+_MAP_KEYS = frozenset({"filter_metadata", "typed_filter_metadata", "typed_extension_protocol_options",
+                       "typed_per_filter_config", "fields"})
+
+
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return _number(value)
+
+
+def _number(value: Any) -> Any:
+    # Envoy prints whole floats without a fraction (50, not 50.0).
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _normalize(value: Any, key: str = "", parent: str = "") -> Any:
+    if isinstance(value, dict):
+        if key in _MAP_KEYS or (key == "match" and parent == "transport_socket_matches") or (
+                key == "value" and value.get("@type") is None and parent == "typed_struct"):
+            return {k: _sorted(value[k]) for k in sorted(value)} if key != "typed_extension_protocol_options" \
+                else {k: _normalize(value[k], k, key) for k in sorted(value)}
+        ptype = "typed_struct" if value.get("@type") == "type.googleapis.com/udpa.type.v1.TypedStruct" else key
+        return {k: _normalize(v, k, ptype) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize(v, key, key) for v in value]
+    return _number(value)
+
+
 def to_dict(message: Any) -> dict[str, Any]:
-    """protobuf JSON mapping with Envoy's snake_case field names."""
-    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+    """protobuf JSON mapping with Envoy's snake_case field names, deterministic map order."""
+    out: dict[str, Any] = _normalize(json_format.MessageToDict(message, preserving_proto_field_name=True))
+    return out
 
 
 def config_dump_json(result: CompileResult, *, include_eds: bool = True, indent: int | None = 2) -> str:
