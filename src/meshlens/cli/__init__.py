@@ -21,7 +21,7 @@ from rich.table import Table
 from meshlens.diagnostics import Diagnostic, Level
 from meshlens.errors import LoadError, MeshlensError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
                        "push to one sidecar, and explain it.")
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -161,3 +161,9 @@ def main() -> None:
     except MeshlensError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(2)
+    except (KeyboardInterrupt, BrokenPipeError):
+        sys.exit(130)
+    except Exception as exc:  # a bug in meshlens: say so in one line, never a traceback
+        err.print(f"internal error: {type(exc).__name__}: {exc} (this is a meshlens bug; please "
+                  "report it with the input that caused it)", markup=False)
+        sys.exit(3)
