@@ -9,6 +9,7 @@ DestinationRule subset, BlackHole/Passthrough, inbound clusters, InboundPassthro
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,19 @@ class ClusterContext:
         return self.sans_cache[key]
 
 
+def _proxy_ipv6_only(ctx: ClusterContext) -> bool:
+    """`Proxy.GetIPMode() == IPv6`: the proxy's (single) pod IP is an IPv6 address."""
+    try:
+        return ipaddress.ip_address(ctx.proxy.ip).version == 6
+    except ValueError:
+        return False
+
+
+def _passthrough_bind_ip(ctx: ClusterContext) -> str:
+    """`getPassthroughBindIPs`: 127.0.0.6, or ::6 for an IPv6-only proxy."""
+    return "::6" if _proxy_ipv6_only(ctx) else "127.0.0.6"
+
+
 def _mx_filter() -> filter_pb2.Filter:
     ts = typed_struct_pb2.TypedStruct(type_url=MX_TYPE_URL)
     ts.value.update({"protocol": "istio-peer-exchange", "enable_discovery": True})
@@ -131,7 +145,9 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
     d.set("type", prov.from_resource(svc.resource, ("spec",), prov.REGISTRY,
                                      f"{svc.registry} service resolution {svc.resolution}"))
     if ctype in (Cluster.STRICT_DNS, Cluster.LOGICAL_DNS):
-        c.dns_lookup_family = Cluster.ALL if svc.connect_strategy else Cluster.V4_ONLY
+        # `util.SelectDNSLookupFamily`: IPv6-only proxy → V6_ONLY; RACE_FIRST_TCP_CONNECT → ALL.
+        c.dns_lookup_family = Cluster.ALL if svc.connect_strategy else (
+            Cluster.V6_ONLY if _proxy_ipv6_only(ctx) else Cluster.V4_ONLY)
         c.typed_dns_resolver_config.name = "envoy.network.dns_resolver.cares"
         c.typed_dns_resolver_config.typed_config.Pack(cares_dns_resolver_pb2.CaresDnsResolverConfig(
             udp_max_queries={"value": ctx.options.dns_cares_udp_max_queries}))
@@ -228,18 +244,33 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         d.c.lb_policy = Cluster.CLUSTER_PROVIDED
 
 
+def effective_lb_setting(mesh_config: Any, lbv: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """`loadbalancer.GetEffectiveLbSetting` (without traffic distribution): DR zoneAware, DR
+    locality, mesh zoneAware, mesh locality; ("zone", s) or ("locality", s), None when off."""
+    za, loc = lbv.get("zoneAwareLbSetting"), lbv.get("localityLbSetting")
+    if isinstance(za, dict):
+        return "zone", za
+    if not isinstance(loc, dict):
+        za = mesh_config.get("zoneAwareLbSetting")
+        if isinstance(za, dict):
+            return "zone", za
+        loc = mesh_config.get("localityLbSetting") or {}
+    if not isinstance(loc, dict) or loc.get("enabled") is False:
+        return None
+    return "locality", loc
+
+
 def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
     """`GetEffectiveLbSetting` + `ApplyToCluster` (cluster part and inline load_assignment)."""
     c = d.c
     lbv = lb.value if lb else {}
-    setting = lbv.get("localityLbSetting")
-    if isinstance(setting, dict):
-        if setting.get("enabled") is False:
-            return
-    else:
-        setting = ctx.mesh.mesh_config.get("localityLbSetting") or {}
-        if not isinstance(setting, dict) or setting.get("enabled") is False:
-            return
+    eff = effective_lb_setting(ctx.mesh.mesh_config, lbv)
+    if eff is None:
+        return
+    kind, setting = eff
+    if kind == "zone":
+        _apply_zone_aware(ctx, d, lb, setting)
+        return
     force = False
     enable_failover = force or c.HasField("outlier_detection")
     if ctx.options.locality_weighted_lb_config or (enable_failover and (
@@ -251,6 +282,23 @@ def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
     if c.HasField("load_assignment"):
         apply_locality_to_endpoints(list(c.load_assignment.endpoints), setting, enable_failover,
                                     ctx.policy_ctx.proxy_locality)
+
+
+def _apply_zone_aware(ctx: ClusterContext, d: ClusterDraft, lb: Any, setting: dict[str, Any]) -> None:
+    """`ZoneAwareLBSettings.ApplyToCluster`: zone_aware_lb_config, region bucketing if enabled."""
+    cfg = d.c.common_lb_config.zone_aware_lb_config
+    cfg.SetInParent()
+    if isinstance(setting.get("minClusterSize"), int):
+        cfg.min_cluster_size.value = setting["minClusterSize"]
+    d.set("common_lb_config.zone_aware_lb_config",
+          prov.from_block(lb, "zoneAwareLbSetting") if lb and "zoneAwareLbSetting" in lb.value
+          else Origin("mesh default", None, ("zoneAwareLbSetting",), ctx.mesh.mesh_config.doc))
+    if setting.get("enabled") is False:
+        cfg.routing_enabled.SetInParent()  # routing_enabled: 0% suppresses Envoy's zone routing
+        return
+    if d.c.HasField("load_assignment"):
+        eds.apply_zone_aware_failover(list(d.c.load_assignment.endpoints),
+                                      ctx.policy_ctx.proxy_locality, list(setting.get("failover") or []))
 
 
 def apply_locality_to_endpoints(locs: list[Any], setting: dict[str, Any], enable_failover: bool,
@@ -395,7 +443,7 @@ def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltClu
     _circuit_breaker_defaults(ctx, d)
     d.set("type", prov.default("original destination: the address the app connected to"))
     if inbound:
-        c.upstream_bind_config.source_address.address = "127.0.0.6"
+        c.upstream_bind_config.source_address.address = _passthrough_bind_ip(ctx)
         c.upstream_bind_config.source_address.port_value = 0
         d.set("alt_stat_name", Origin(prov.QUIRK, note="copied from PassthroughCluster, not recomputed"))
     elif ctx.options.metadata_exchange:
@@ -437,7 +485,13 @@ def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
 
 
 def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
-    """`buildInboundClusters` for the service targets of the proxy's own pod."""
+    """`buildInboundClusters`: from the Sidecar's ``ingress`` listeners if it has any, else
+    one cluster per target port of the proxy's own service targets (none in NONE mode)."""
+    sc = ctx.scope.sidecar
+    if sc is not None and sc.spec.get("ingress"):
+        return _build_inbound_from_sidecar(ctx, sc)
+    if ctx.proxy.workload.annotations.get("sidecar.istio.io/interceptionMode") == "NONE":
+        return []  # no inbound listeners without a Sidecar ingress in NONE mode
     out: list[BuiltCluster] = []
     targets = service_targets(ctx, ctx.proxy.workload)
     by_port: dict[int, list[ServiceTarget]] = {}
@@ -446,39 +500,107 @@ def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
             continue
         by_port.setdefault(t.target_port, []).append(t)
     for target_port, group in by_port.items():
-        primary = group[0]
-        name = cluster_name("inbound", target_port, "", "")
-        d = ClusterDraft(name, service=primary.service, port=primary.port, direction="inbound")
-        c = d.c
+        out.append(_inbound_cluster(ctx, target_port, "", target_port, group))
+    return out
+
+
+def _inbound_cluster(ctx: ClusterContext, cluster_port: int, bind: str, endpoint_port: int,
+                     group: list[ServiceTarget]) -> BuiltCluster:
+    """`ClusterBuilder.buildInboundCluster`: ORIGINAL_DST (bind "") or STATIC to ``bind``."""
+    primary = group[0]
+    name = cluster_name("inbound", cluster_port, "", "")
+    d = ClusterDraft(name, service=primary.service, port=primary.port, direction="inbound")
+    c = d.c
+    c.common_lb_config.SetInParent()
+    c.alt_stat_name = name + ";"
+    if bind:
+        c.type = Cluster.STATIC
+        lb = c.load_assignment.endpoints.add().lb_endpoints.add()
+        if bind.startswith("unix://"):
+            lb.endpoint.address.pipe.path = bind[len("unix://"):]
+        else:
+            lb.endpoint.address.socket_address.address = bind
+            lb.endpoint.address.socket_address.port_value = endpoint_port
+        c.load_assignment.cluster_name = name
+        d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
+                                         "defaultEndpoint"))
+    else:
         c.type = Cluster.ORIGINAL_DST
         c.lb_policy = Cluster.CLUSTER_PROVIDED
         c.cleanup_interval.seconds = 9223372035
-        c.common_lb_config.SetInParent()
-        c.alt_stat_name = name + ";"
-        c.upstream_bind_config.source_address.address = "127.0.0.6"
-        c.upstream_bind_config.source_address.port_value = 0
         d.set("type", prov.default("inbound PASSTHROUGH mode: original destination"))
+    stat = ctx.mesh.mesh_config.get("inboundClusterStatName")
+    if stat:
+        c.alt_stat_name = _stat_prefix(str(stat), primary.service, "", primary.port, cluster_port) + ";"
+        d.set("alt_stat_name", Origin("mesh default", None, ("inboundClusterStatName",),
+                                      ctx.mesh.mesh_config.doc))
+    if bind not in ("127.0.0.1", "::1"):
+        c.upstream_bind_config.source_address.address = _passthrough_bind_ip(ctx)
+        c.upstream_bind_config.source_address.port_value = 0
         d.set("upstream_bind_config", prov.default("inbound traffic is sent from 127.0.0.6"))
-        _set_upstream_protocol(d, primary.port)
-        if ctx.options.telemetry_label:
-            services, seen_hosts = [], set()
-            for t in group:
-                if t.port.port == primary.port.port and not t.service.mesh_external \
-                        and t.service.hostname not in seen_hosts:
-                    seen_hosts.add(t.service.hostname)
-                    services.extend(_services_meta(t.service))
-            if services:
-                d.meta["services"] = services
-        rule = ctx.rule_for(primary.service, outbound=False)
-        pol = Policy()
-        if rule is not None and rule.policy is not None:
-            pol, _ = port_level(rule.policy, primary.port.port)
-            d.meta["config"] = (f"/apis/networking.istio.io/v1/namespaces/{rule.resource.namespace}"
-                                f"/destination-rule/{rule.resource.name}")
-        pol = mesh_overlay(ctx.mesh.mesh_config.default_traffic_policy, pol)
-        cp = _sidecar_inbound_pool(ctx, target_port) or pol.get("connectionPool")
-        tp.apply_connection_pool(d, cp, pol.get("retryBudget"), ctx.policy_ctx)
-        out.append(BuiltCluster(d.build(), d.origins, pol.dropped, primary.service, primary.port))
+    _set_upstream_protocol(d, primary.port)
+    if ctx.options.telemetry_label:
+        services, seen_hosts = [], set()
+        for t in group:
+            if t.port.port == primary.port.port and not t.service.mesh_external \
+                    and t.service.hostname not in seen_hosts:
+                seen_hosts.add(t.service.hostname)
+                services.extend(_services_meta(t.service))
+        if services:
+            d.meta["services"] = services
+    rule = ctx.rule_for(primary.service, outbound=False)
+    pol = Policy()
+    if rule is not None and rule.policy is not None:
+        pol, _ = port_level(rule.policy, primary.port.port)
+        d.meta["config"] = (f"/apis/networking.istio.io/v1/namespaces/{rule.resource.namespace}"
+                            f"/destination-rule/{rule.resource.name}")
+    pol = mesh_overlay(ctx.mesh.mesh_config.default_traffic_policy, pol)
+    cp = _sidecar_inbound_pool(ctx, cluster_port) or pol.get("connectionPool")
+    tp.apply_connection_pool(d, cp, pol.get("retryBudget"), ctx.policy_ctx)
+    return BuiltCluster(d.build(), d.origins, pol.dropped, primary.service, primary.port)
+
+
+def _ingress_endpoint(ctx: ClusterContext, default_endpoint: str) -> tuple[str, int] | None:
+    """The (address, port) of a Sidecar ingress ``defaultEndpoint``
+    (`buildInboundClustersFromSidecar`); ("", 0) means ORIGINAL_DST, None skips the entry."""
+    if not default_endpoint:
+        return "", 0
+    if default_endpoint.startswith("unix://"):
+        return default_endpoint, 0
+    host, sep, port = default_endpoint.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    ipv6 = _proxy_ipv6_only(ctx)  # actualLocalHosts: [127.0.0.1] or [::1] (single-IP proxies)
+    if host == "0.0.0.0":
+        return (ctx.proxy.ip if not ipv6 else "127.0.0.1"), int(port)
+    if host == "::":
+        return (ctx.proxy.ip if ipv6 else "::1"), int(port)
+    if host in ("127.0.0.1", "::1"):
+        return ("::1" if ipv6 else "127.0.0.1"), int(port)
+    return "", int(port)
+
+
+def _build_inbound_from_sidecar(ctx: ClusterContext, sc: Any) -> list[BuiltCluster]:
+    """`buildInboundClustersFromSidecar`: one cluster per Sidecar ingress listener."""
+    out: list[BuiltCluster] = []
+    targets = service_targets(ctx, ctx.proxy.workload)
+    for i, ing in enumerate(sc.spec.get("ingress") or []):
+        if not isinstance(ing, dict) or not isinstance(ing.get("port"), dict):
+            continue
+        number = int(ing["port"].get("number") or 0)
+        ep = _ingress_endpoint(ctx, str(ing.get("defaultEndpoint") or ""))
+        if ep is None:
+            continue
+        listen = ServicePort(str(ing["port"].get("name", "")), number,
+                             protocol.parse(str(ing["port"].get("protocol", ""))), ep[1], i)
+        # `findOrCreateService`: the service whose target port is the ingress port, else a dummy.
+        svc = next((t.service for t in targets if t.target_port == number), None)
+        if svc is None:
+            svc = Service(hostname=f"{sc.name}.{sc.namespace}", name=sc.name, namespace=sc.namespace,
+                          registry="", ports=[listen], resolution="ClientSideLB", resource=sc,
+                          mesh_external=True)
+        out.append(_inbound_cluster(ctx, number, ep[0], ep[1], [ServiceTarget(svc, listen, ep[1])]))
     return out
 
 

@@ -9,7 +9,8 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshlens.compiler import endpoints as ep
-from meshlens.compiler.clusters import BuiltCluster, ClusterContext, apply_locality_to_endpoints
+from meshlens.compiler.clusters import (BuiltCluster, ClusterContext, apply_locality_to_endpoints,
+                                       effective_lb_setting)
 from meshlens.compiler.names import parse_cluster_name
 from meshlens.model.destination_rules import subset_labels
 
@@ -37,11 +38,14 @@ def build_endpoints(ctx: ClusterContext, clusters: list[BuiltCluster]) -> list[e
             eps, mtls=ep.mtls_checker(rule, key.subset, port.port, ctx.mesh.peer_authentications),
             telemetry=ctx.options.endpoint_telemetry_label)
         od, lb = ep.merged_od_and_lb(rule, key.subset, port.port)
-        setting = (lb or {}).get("localityLbSetting") if isinstance(lb, dict) else None
-        if not isinstance(setting, dict):
-            setting = ctx.mesh.mesh_config.get("localityLbSetting") or {}
-        if isinstance(setting, dict) and setting.get("enabled") is not False and locs:
-            apply_locality_to_endpoints(locs, setting, od is not None,
+        eff = effective_lb_setting(ctx.mesh.mesh_config, lb if isinstance(lb, dict) else {})
+        if eff is not None and eff[0] == "zone" and locs:
+            # `ZoneAwareLBSettings.ApplyToLoadAssignment`: region bucketing unless disabled.
+            if eff[1].get("enabled") is not False:
+                ep.apply_zone_aware_failover(locs, ctx.policy_ctx.proxy_locality,
+                                             list(eff[1].get("failover") or []))
+        elif eff is not None and locs:
+            apply_locality_to_endpoints(locs, eff[1], od is not None,
                                         ctx.policy_ctx.proxy_locality)
         cla.endpoints.extend(locs)
         out.append(cla)

@@ -180,6 +180,24 @@ def apply_failover(locs: list[ec_pb2.LocalityLbEndpoints], proxy_locality: str,
         loc.priority = ranks[v]
 
 
+def apply_zone_aware_failover(locs: list[ec_pb2.LocalityLbEndpoints], proxy_locality: str,
+                              failover: list[dict[str, Any]]) -> None:
+    """`applyZoneAwareRegionalFailover`: 0 same region, 1 failover target, 2 others; compacted."""
+    region = proxy_locality.split("/")[0] if proxy_locality else ""
+    raw = []
+    for loc in locs:
+        p = 0 if loc.locality.region == region else 2
+        if p:
+            for rule in failover:
+                if rule.get("from") == region:
+                    p = 1 if loc.locality.region == rule.get("to") else 2
+                    break
+        raw.append(loc.priority * 3 + p)
+    ranks = {v: i for i, v in enumerate(sorted(set(raw)))}
+    for loc, v in zip(locs, raw, strict=True):
+        loc.priority = ranks[v]
+
+
 def apply_distribute(locs: list[ec_pb2.LocalityLbEndpoints], proxy_locality: str,
                      distribute: list[dict[str, Any]]) -> None:
     """`applyLocalityWeights`: the first ``from`` matching the proxy sets locality weights."""

@@ -23,4 +23,5 @@ class CompileOptions:
     dns_jitter_nanos: int = 100_000_000  # PILOT_DNS_JITTER_DURATION
     eds_for_headless: bool = False  # PILOT_ENABLE_EDS_FOR_HEADLESS_SERVICES
     locality_weighted_lb_config: bool = False  # ENABLE_LOCALITY_WEIGHTED_LB_CONFIG
+    enable_redis_filter: bool = False  # PILOT_ENABLE_REDIS_FILTER
     istio_version: str = "1.30.0"

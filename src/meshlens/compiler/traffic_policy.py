@@ -105,10 +105,19 @@ def apply_connection_pool(d: ClusterDraft, cp: Block | None, budget: Block | Non
         rb.min_retry_concurrency.value = mrc or 3
         d.set("circuit_breakers.thresholds[0].retry_budget.min_retry_concurrency",
               _origin(budget, ctx, "minRetryConcurrency") if mrc else _origin(budget, ctx, note="default 3"))
-        if budget.value.get("budgetInterval") is not None and _dur(rb.budget_interval,
-                                                                  budget.value["budgetInterval"]):
-            d.set("circuit_breakers.thresholds[0].retry_budget.budget_interval",
-                  _origin(budget, ctx, "budgetInterval"))
+        if budget.value.get("budgetInterval") is not None:
+            # `applyRetryBudget` copies budgetInterval; older Envoy protos lack the field.
+            if "budget_interval" in rb.DESCRIPTOR.fields_by_name:
+                if _dur(rb.budget_interval, budget.value["budgetInterval"]):
+                    d.set("circuit_breakers.thresholds[0].retry_budget.budget_interval",
+                          _origin(budget, ctx, "budgetInterval"))
+            else:
+                d.set("circuit_breakers.thresholds[0].retry_budget.budget_interval",
+                      Origin(prov.QUIRK, budget.resource.ref if budget.resource else None,
+                             budget.path + ("budgetInterval",),
+                             budget.resource.doc if budget.resource else ctx.mesh_doc,
+                             "not emitted: the installed Envoy API has no "
+                             "RetryBudget.budget_interval"))
     c.connect_timeout.seconds, c.connect_timeout.nanos = durations.split(ctx.mesh.connect_timeout_nanos)
     d.set("connect_timeout", Origin("mesh default" if ctx.mesh.is_user_set("connectTimeout")
                                     else prov.DEFAULT, None, ("connectTimeout",), ctx.mesh_doc,
@@ -322,6 +331,11 @@ def apply_load_balancer(d: ClusterDraft, lb: Block | None, ctx: PolicyContext, *
     if c.type == Cluster.ORIGINAL_DST:
         c.lb_policy = Cluster.CLUSTER_PROVIDED
         d.set("lb_policy", prov.default("ORIGINAL_DST clusters use CLUSTER_PROVIDED"))
+        return
+    if ctx.options.enable_redis_filter and d.port is not None and d.port.protocol == protocol.REDIS:
+        # `applyLoadBalancer`: Redis ports default to MAGLEV for client-side sharding.
+        c.lb_policy = Cluster.MAGLEV
+        d.set("lb_policy", prov.default("PILOT_ENABLE_REDIS_FILTER: Redis ports use MAGLEV"))
         return
     v = lb.value if lb else {}
     simple = v.get("simple")

@@ -120,7 +120,8 @@ def build_scope(registry: Registry, proxy: Proxy, sidecar: Resource | None,
     visible = _ordered_services(registry, ns)
     if sidecar is None:
         return SidecarScope(ns, None, _dedupe(visible))
-    egress = _egress_hosts(sidecar)
+    # `initSidecarScopeInternalIndexes`: a Sidecar without egress gets a default "*/*" listener.
+    egress = _egress_hosts(sidecar) if sidecar.spec.get("egress") else [EgressHost("*", "*", 0)]
     chosen = [s for s in visible if egress_allows(egress, ns, s.namespace, s.hostname)]
     # Hosts used as destinations by VirtualServices the Sidecar imports are in scope too.
     extra: list[str] = []
