@@ -73,6 +73,7 @@ __all__ = [
     "SPEC_REQUIRED",
     "Problem",
     "parse_go_duration",
+    "render_field",
     "validate_spec",
 ]
 
@@ -253,65 +254,104 @@ def _port_level_has_selector(obj: Mapping[str, Any]) -> bool:
 
 _PORT_NAME = re.compile(r"[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?")
 
-DURATION_1MS = Rule("duration(self) >= duration('1ms')",
-                    "must be a valid duration greater than 1ms", _dur_ok)
-PORT_RANGE = Rule("0 < self && self <= 65535", "port must be between 1-65535",
-                  lambda v: 0 < v <= 65535)
+DURATION_1MS = Rule(
+    "duration(self) >= duration('1ms')", "must be a valid duration greater than 1ms", _dur_ok
+)
+PORT_RANGE = Rule(
+    "0 < self && self <= 65535", "port must be between 1-65535", lambda v: 0 < v <= 65535
+)
 NOT_WILDCARD_HOST = Rule('self != "*"', "hostname cannot be wildcard", lambda v: v != "*")
-MATCH_KEY_NO_WILDCARD = Rule('self.all(key, !key.contains("*"))',
-                             "wildcard not allowed in label key match",
-                             lambda k: "*" not in k, per_key=True)
-MATCH_KEY_NOT_EMPTY = Rule("self.all(key, key.size() != 0)", "key must not be empty",
-                           lambda k: k != "", per_key=True)
-MATCH_VALUE_NO_WILDCARD = Rule('!self.contains("*")', "wildcard not allowed in label value match",
-                               lambda v: "*" not in v)
-SELECTOR_NO_WILDCARD = Rule('!self.contains("*")', "wildcard is not supported in selector",
-                            lambda v: "*" not in v)
-UDS_ABSOLUTE = Rule('self.startsWith("unix://") ? (self.substring(7, 8) == "/" || '
-                    'self.substring(7, 8) == "@") : true',
-                    "UDS must be an absolute path or abstract socket", _uds_ok)
-UDS_NOT_DIR = Rule('self.startsWith("unix://") ? !self.endsWith("/") : true',
-                   "UDS may not be a dir", lambda v: not (v.startswith("unix://") and v[-1] == "/"))
-PORT_NAMES = Rule('self.all(key, size(key) < 63 && key.matches("^[a-zA-Z0-9]'
-                  '(?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$"))', "port name must be valid",
-                  lambda k: len(k) < 63 and bool(_PORT_NAME.fullmatch(k)), per_key=True)
-ADDRESS_REQUIRED = Rule("has(self.address) || has(self.network)", "Address is required",
-                        lambda o: _count(o, "address", "network") > 0)
-UDS_NO_PORTS = Rule('(has(self.address) ? self.address : "").startsWith("unix://") ? '
-                    "!has(self.ports) : true", "UDS may not include ports", _uds_no_ports)
-UNIQUE_PORT_NUMBER = Rule("self.all(l1, self.exists_one(l2, l1.number == l2.number))",
-                          "port number cannot be duplicated", _port_numbers_unique)
+MATCH_KEY_NO_WILDCARD = Rule(
+    'self.all(key, !key.contains("*"))',
+    "wildcard not allowed in label key match",
+    lambda k: "*" not in k,
+    per_key=True,
+)
+MATCH_KEY_NOT_EMPTY = Rule(
+    "self.all(key, key.size() != 0)", "key must not be empty", lambda k: k != "", per_key=True
+)
+MATCH_VALUE_NO_WILDCARD = Rule(
+    '!self.contains("*")', "wildcard not allowed in label value match", lambda v: "*" not in v
+)
+SELECTOR_NO_WILDCARD = Rule(
+    '!self.contains("*")', "wildcard is not supported in selector", lambda v: "*" not in v
+)
+UDS_ABSOLUTE = Rule(
+    'self.startsWith("unix://") ? (self.substring(7, 8) == "/" || '
+    'self.substring(7, 8) == "@") : true',
+    "UDS must be an absolute path or abstract socket",
+    _uds_ok,
+)
+UDS_NOT_DIR = Rule(
+    'self.startsWith("unix://") ? !self.endsWith("/") : true',
+    "UDS may not be a dir",
+    lambda v: not (v.startswith("unix://") and v[-1] == "/"),
+)
+PORT_NAMES = Rule(
+    'self.all(key, size(key) < 63 && key.matches("^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$"))',
+    "port name must be valid",
+    lambda k: len(k) < 63 and bool(_PORT_NAME.fullmatch(k)),
+    per_key=True,
+)
+ADDRESS_REQUIRED = Rule(
+    "has(self.address) || has(self.network)",
+    "Address is required",
+    lambda o: _count(o, "address", "network") > 0,
+)
+UDS_NO_PORTS = Rule(
+    '(has(self.address) ? self.address : "").startsWith("unix://") ? !has(self.ports) : true',
+    "UDS may not include ports",
+    _uds_no_ports,
+)
+UNIQUE_PORT_NUMBER = Rule(
+    "self.all(l1, self.exists_one(l2, l1.number == l2.number))",
+    "port number cannot be duplicated",
+    _port_numbers_unique,
+)
 SELECTOR_XOR_ENDPOINTS = Rule(
     "(has(self.workloadSelector) ? 1 : 0) + (has(self.endpoints) ? 1 : 0) <= 1",
     "only one of WorkloadSelector or Endpoints can be set",
-    lambda o: _count(o, "workloadSelector", "endpoints") <= 1)
+    lambda o: _count(o, "workloadSelector", "endpoints") <= 1,
+)
 CIDR_NEEDS_STATIC = Rule(
     '!((has(self.addresses) ? self.addresses : []).exists(k, k.contains("/")) && '
     '!((has(self.resolution) ? self.resolution : "NONE") in ["STATIC", "NONE"]))',
-    "CIDR addresses are allowed only for NONE/STATIC resolution types", _cidr_needs_static)
+    "CIDR addresses are allowed only for NONE/STATIC resolution types",
+    _cidr_needs_static,
+)
 NONE_NO_ENDPOINTS = Rule(
     '((has(self.resolution) ? self.resolution : "NONE") == "NONE") ? !has(self.endpoints) : true',
     "NONE mode cannot set endpoints",
-    lambda o: _resolution(o, "NONE") != "NONE" or "endpoints" not in o)
+    lambda o: _resolution(o, "NONE") != "NONE" or "endpoints" not in o,
+)
 DNS_RR_ONE_ENDPOINT = Rule(
     '((has(self.resolution) ? self.resolution : "") == "DNS_ROUND_ROBIN") ? '
     "((has(self.endpoints) ? self.endpoints : []).size() <= 1) : true",
-    "DNS_ROUND_ROBIN mode cannot have multiple endpoints", _dns_rr_one_endpoint)
+    "DNS_ROUND_ROBIN mode cannot have multiple endpoints",
+    _dns_rr_one_endpoint,
+)
 TLS_NAMES_XOR_CERTS = Rule(
     "(has(self.tlsCertificates) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1",
     "only one of credentialNames or tlsCertificates can be set",
-    lambda o: _count(o, "tlsCertificates", "credentialNames") <= 1)
+    lambda o: _count(o, "tlsCertificates", "credentialNames") <= 1,
+)
 TLS_NAME_XOR_NAMES = Rule(
     "(has(self.credentialName) ? 1 : 0) + (has(self.credentialNames) ? 1 : 0) <= 1",
     "only one of credentialName or credentialNames can be set",
-    lambda o: _count(o, "credentialName", "credentialNames") <= 1)
-PORT_KEYS = Rule("self.all(key, 0 < int(key) && int(key) <= 65535)",
-                 "port must be between 1-65535",
-                 lambda k: 0 < (_cel_int(k) or 0) <= 65535, per_key=True)
+    lambda o: _count(o, "credentialName", "credentialNames") <= 1,
+)
+PORT_KEYS = Rule(
+    "self.all(key, 0 < int(key) && int(key) <= 65535)",
+    "port must be between 1-65535",
+    lambda k: 0 < (_cel_int(k) or 0) <= 65535,
+    per_key=True,
+)
 PORT_LEVEL_NEEDS_SELECTOR = Rule(
     "has(self.portLevelMtls) ? (((has(self.selector) && has(self.selector.matchLabels)) ? "
     "self.selector.matchLabels : {}).size() > 0) : true",
-    "portLevelMtls requires selector", _port_level_has_selector)
+    "portLevelMtls requires selector",
+    _port_level_has_selector,
+)
 
 #: CRD rules deliberately not checked (see the module docstring).
 SKIPPED_CEL: tuple[str, ...] = (
@@ -333,6 +373,8 @@ class Node:
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Str(Node):
+    """``type: string``, with ``maxLength``, ``enum`` and ``format: byte``."""
+
     max_len: int | None = None
     enum: tuple[str, ...] = ()
     byte: bool = False  # OpenAPI "format: byte": base64
@@ -340,6 +382,8 @@ class Str(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Int(Node):
+    """``type: integer``, with ``minimum``/``maximum`` and ``format: int32``."""
+
     minimum: int | None = None
     maximum: int | None = None
     int32: bool = False  # OpenAPI "format: int32"
@@ -347,17 +391,21 @@ class Int(Node):
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Num(Node):
+    """``type: number`` (Istio's doubles), with ``minimum``/``maximum``."""
+
     minimum: int | None = None
     maximum: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Bool(Node):
-    pass
+    """``type: boolean``."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class List(Node):
+    """``type: array`` of ``item``."""
+
     item: Node
     min_items: int | None = field(default=None, kw_only=True)
     max_items: int | None = field(default=None, kw_only=True)
@@ -366,6 +414,8 @@ class List(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Map(Node):
+    """``type: object`` with ``additionalProperties: value``: free string keys."""
+
     value: Node
     min_props: int | None = field(default=None, kw_only=True)
     max_props: int | None = field(default=None, kw_only=True)
@@ -373,6 +423,8 @@ class Map(Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Obj(Node):
+    """``type: object`` with ``properties``; any other key is an unknown field."""
+
     fields: Mapping[str, Node]
     one_of: tuple[tuple[str, ...], ...] = field(default=(), kw_only=True)
 
@@ -383,22 +435,27 @@ def req(node: Node) -> Node:
 
 
 def Enum(*values: str, **kw: Any) -> Str:
+    """A string that must be one of ``values`` (case-sensitive)."""
     return Str(enum=values, **kw)
 
 
 def Duration(**kw: Any) -> Str:
+    """A Go duration string of at least 1ms (the CRD's CEL rule)."""
     return Str(rules=(DURATION_1MS,), **kw)
 
 
 def UInt32(**kw: Any) -> Int:
+    """An integer in 0..4294967295 (a protobuf uint32 or UInt32Value)."""
     return Int(minimum=0, maximum=4294967295, **kw)
 
 
 def Int32(**kw: Any) -> Int:
+    """An integer with ``format: int32``."""
     return Int(int32=True, **kw)
 
 
 def Port(**kw: Any) -> Int:
+    """A uint32 that the CRD's CEL rule also limits to 1..65535."""
     return UInt32(rules=(PORT_RANGE,), **kw)
 
 
@@ -406,12 +463,19 @@ STR, BOOL, UINT, INT32, UINT32 = Str(), Bool(), Int(minimum=0), Int32(), UInt32(
 DURATION = Duration()
 STRS, STR_MAP, NULL_BOOL, PERCENT = List(STR), Map(STR), Bool(nullable=True), Obj({"value": Num()})
 PORT_SELECTOR = Obj({"number": UINT32})
-STRING_MATCH = Obj({"exact": STR, "prefix": STR, "regex": STR},
-                   one_of=(("exact", "prefix", "regex"),))
+STRING_MATCH = Obj(
+    {"exact": STR, "prefix": STR, "regex": STR}, one_of=(("exact", "prefix", "regex"),)
+)
 DESTINATION = Obj({"host": req(STR), "port": PORT_SELECTOR, "subset": STR})
-MATCH_SELECTOR = Obj({"matchLabels": Map(
-    Str(max_len=63, rules=(MATCH_VALUE_NO_WILDCARD,)), max_props=4096,
-    rules=(MATCH_KEY_NO_WILDCARD, MATCH_KEY_NOT_EMPTY))})
+MATCH_SELECTOR = Obj(
+    {
+        "matchLabels": Map(
+            Str(max_len=63, rules=(MATCH_VALUE_NO_WILDCARD,)),
+            max_props=4096,
+            rules=(MATCH_KEY_NO_WILDCARD, MATCH_KEY_NOT_EMPTY),
+        )
+    }
+)
 LABEL_SELECTOR = Obj({"labels": Map(Str(max_len=63, rules=(SELECTOR_NO_WILDCARD,)), max_props=256)})
 
 # DestinationRule
@@ -464,8 +528,12 @@ CLIENT_TLS = Obj({
     "insecureSkipVerify": NULL_BOOL, "mode": Enum("DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"),
     "privateKey": STR, "sni": STR, "subjectAltNames": STRS,
 })  # fmt: skip
-_POLICY_CORE = {"connectionPool": CONNECTION_POOL, "loadBalancer": LOAD_BALANCER,
-                "outlierDetection": OUTLIER_DETECTION, "tls": CLIENT_TLS}
+_POLICY_CORE = {
+    "connectionPool": CONNECTION_POOL,
+    "loadBalancer": LOAD_BALANCER,
+    "outlierDetection": OUTLIER_DETECTION,
+    "tls": CLIENT_TLS,
+}
 TRAFFIC_POLICY = Obj({
     **_POLICY_CORE,
     "portLevelSettings": List(Obj({**_POLICY_CORE, "port": PORT_SELECTOR}), max_items=4096),
@@ -523,8 +591,13 @@ HTTP_ROUTE = Obj({
     "route": List(Obj({"destination": req(DESTINATION), "headers": HEADERS, "weight": INT32})),
     "timeout": DURATION,
 })  # fmt: skip
-_L4_MATCH = {"destinationSubnets": STRS, "gateways": STRS, "port": UINT32,
-             "sourceLabels": STR_MAP, "sourceNamespace": STR}
+_L4_MATCH = {
+    "destinationSubnets": STRS,
+    "gateways": STRS,
+    "port": UINT32,
+    "sourceLabels": STR_MAP,
+    "sourceNamespace": STR,
+}
 VIRTUAL_SERVICE = Obj({
     "exportTo": STRS, "gateways": STRS, "hosts": STRS, "http": List(HTTP_ROUTE),
     "tcp": List(Obj({"match": List(Obj({**_L4_MATCH, "sourceSubnet": STR})),
@@ -648,11 +721,13 @@ def render_field(path: FieldPath) -> str:
     Example:
         >>> render_field(("spec", "http", 0, "match", 1, "headers", "x-user", "exact"))
         'spec.http[0].match[1].headers[x-user].exact'
+        >>> render_field(("spec", "selector", "matchLabels", ""))
+        'spec.selector.matchLabels[""]'
     """
     out = ""
     for part in path:
         if isinstance(part, int) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part):
-            out += f"[{part}]"
+            out += f"[{part}]" if part != "" else '[""]'
         else:
             out += f".{part}" if out else part
     return out
@@ -737,8 +812,12 @@ class _Walk:
             chosen = [name for name in group if name in present]
             if len(chosen) > 1:
                 names = ", ".join(_text(name) for name in group)
-                self.emit(path, ONE_OF, f"{render_field(path)}: only one of {names} may be set "
-                                        f"(got {', '.join(_text(name) for name in chosen)})")
+                self.emit(
+                    path,
+                    ONE_OF,
+                    f"{render_field(path)}: only one of {names} may be set "
+                    f"(got {', '.join(_text(name) for name in chosen)})",
+                )
         return present
 
     def visit_children(self, node: Obj | Map, present: dict[str, Any], path: FieldPath) -> None:
@@ -765,8 +844,12 @@ class _Walk:
         if isinstance(node, Str):
             if node.enum and value not in node.enum:
                 allowed = ", ".join(_text(v) for v in node.enum)
-                self.emit(path, BAD_ENUM, f"{render_field(path)}: unsupported value "
-                                          f"{_text(value)}; supported values: {allowed}")
+                self.emit(
+                    path,
+                    BAD_ENUM,
+                    f"{render_field(path)}: unsupported value "
+                    f"{_text(value)}; supported values: {allowed}",
+                )
             if node.max_len is not None and len(value) > node.max_len:
                 self.invalid(path, f"may not be longer than {node.max_len} characters")
             if node.byte and not _is_base64(value):
@@ -790,8 +873,15 @@ def _type_ok(expected: str, got: str, value: Any) -> bool:
     return expected == "integer" and isinstance(value, float) and value.is_integer()
 
 
-_EXPECTED: dict[type, str] = {Obj: "object", Map: "object", List: "array", Str: "string",
-                              Int: "integer", Num: "number", Bool: "boolean"}
+_EXPECTED: dict[type, str] = {
+    Obj: "object",
+    Map: "object",
+    List: "array",
+    Str: "string",
+    Int: "integer",
+    Num: "number",
+    Bool: "boolean",
+}
 
 
 def _duplicate_map_keys(keys: tuple[str, ...], items: list[Any]) -> Iterator[tuple[int, str]]:
