@@ -58,3 +58,21 @@ class ClusterDraft:
             st.update(self.meta)
             self.c.metadata.filter_metadata["istio"].CopyFrom(st)
         return self.c
+
+
+class Built:
+    """A finished listener or route configuration with the origin of its fields.
+
+    Field paths use Envoy's proto spelling from the resource root, e.g.
+    ``filter_chains[0].filters[0].typed_config.rds.route_config_name`` or
+    ``virtual_hosts[2].routes[0].route.weighted_clusters``.
+    """
+
+    __slots__ = ("message", "origins")
+
+    def __init__(self, message: Any, origins: dict[str, Origin] | None = None) -> None:
+        self.message = message
+        self.origins: dict[str, Origin] = origins if origins is not None else {}
+
+    def set(self, path: str, origin: Origin) -> None:
+        self.origins[path] = origin
