@@ -41,7 +41,54 @@ def config_dump(result: CompileResult, *, include_eds: bool = True) -> config_du
             entry = ecd.dynamic_endpoint_configs.add(version_info=VERSION)
             entry.endpoint_config.Pack(cla)
         dump.configs.add().Pack(ecd)
+    if result.listeners is not None:
+        lcd = config_dump_shared_pb2.ListenersConfigDump(version_info=VERSION)
+        if result.bootstrap is not None:
+            for lst in result.bootstrap.static_resources.listeners:
+                lcd.static_listeners.add().listener.Pack(lst)
+        for lst in result.listeners:
+            dl = lcd.dynamic_listeners.add(name=lst.name)
+            dl.active_state.version_info = VERSION
+            dl.active_state.listener.Pack(lst)
+        dump.configs.add().Pack(lcd)
+        dump.configs.add().Pack(config_dump_shared_pb2.ScopedRoutesConfigDump())
+    if result.routes is not None:
+        rcd = config_dump_shared_pb2.RoutesConfigDump()
+        if result.bootstrap is not None:
+            for lst in result.bootstrap.static_resources.listeners:
+                for rc in _inline_route_configs(lst):
+                    rcd.static_route_configs.add().route_config.Pack(rc)
+        for rc in result.routes:
+            entry = rcd.dynamic_route_configs.add(version_info=VERSION)
+            entry.route_config.Pack(rc)
+        dump.configs.add().Pack(rcd)
+    if result.secrets is not None:
+        # istiod does not push secrets: the sidecar's agent serves them over SDS at run time. The
+        # dump lists the secrets the config asks for as "warming", as Envoy shows a secret it has
+        # requested but not yet received.
+        scd = config_dump_pb2.SecretsConfigDump()
+        for secret in result.secrets:
+            entry = scd.dynamic_warming_secrets.add(name=secret.name)
+            entry.secret.Pack(secret)
+        dump.configs.add().Pack(scd)
     return dump
+
+
+def _inline_route_configs(listener: Any) -> list[Any]:
+    """Route configurations inlined in a static listener's HCMs (Envoy lists them as static)."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    out = []
+    for fc in listener.filter_chains:
+        for f in fc.filters:
+            if f.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                h = hcm_pb2.HttpConnectionManager()
+                f.typed_config.Unpack(h)
+                if h.HasField("route_config"):
+                    out.append(h.route_config)
+    return out
 
 
 #: JSON keys whose values are protobuf maps or Structs: printed with sorted keys, as Envoy's

@@ -22,6 +22,7 @@ from meshlens.compiler.traffic_policy import PolicyContext
 from meshlens.diagnostics import Diagnostic
 from meshlens.model import Mesh, Proxy
 from meshlens.model.scope import SidecarScope, build_scope, select_sidecar
+from meshlens.model.virtual_services import index_virtual_services
 
 
 @dataclass(slots=True)
@@ -33,6 +34,9 @@ class CompileResult:
     clusters: list[cluster_pb2.Cluster] = field(default_factory=list)
     endpoints: list[endpoint_pb2.ClusterLoadAssignment] = field(default_factory=list)
     built: list[BuiltCluster] = field(default_factory=list)
+    listeners: list[Any] | None = None
+    routes: list[Any] | None = None
+    secrets: list[Any] | None = None
     bootstrap: Any = None
     provenance: Provenance = field(default_factory=Provenance)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -69,14 +73,31 @@ def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
         trust_domain=ctx.mesh.mesh_config.trust_domain))
 
 
-STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints)
+def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
+    from meshlens.compiler.listeners import build_outbound_listeners
+
+    built = build_outbound_listeners(ctx)
+    out.listeners = [b.message for b in built]
+    for b in built:
+        out.provenance.fields[("listener", b.message.name)] = b.origins
+
+
+def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
+    from meshlens.compiler.secrets import build_secrets
+
+    out.secrets = build_secrets(out.clusters, out.listeners or [])
+
+
+STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_secrets)
 
 
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:
     """Compile the config istiod would push to ``proxy``."""
     opts = options or CompileOptions()
     sidecar = select_sidecar(mesh.sidecars, proxy, mesh.mesh_config.root_namespace)
-    scope = build_scope(mesh.registry, proxy, sidecar, mesh.virtual_services)
+    scope = build_scope(mesh.registry, proxy, sidecar,
+                        index_virtual_services(mesh.virtual_services, mesh.mesh_config),
+                        mesh.mesh_config)
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
     ctx = ClusterContext(mesh, proxy, scope, opts, pctx)
     out = CompileResult(proxy, scope, options=opts)
