@@ -10,47 +10,20 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from importlib import resources as pkg_resources
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from meshlens.diagnostics import Diagnostic, Level
-from meshlens.errors import LoadError, MeshlensError, UsageError
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
+from meshlens.cli.explain import explain_app
+from meshlens.errors import MeshlensError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
                        "push to one sidecar, and explain it.")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class Output(str, Enum):
-    json = "json"
-    yaml = "yaml"
-
-
-Files = Annotated[list[str], typer.Option("-f", "--filename", help="File, folder or - (stdin); repeatable.")]
-Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace of PROXY.")]
-MeshConfigOpt = Annotated[str | None, typer.Option("--mesh-config", help="MeshConfig file, or the istio ConfigMap.")]
-Strict = Annotated[bool, typer.Option("--strict", help="Exit 2 on any rejected resource.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool) -> None:
-    """Print diagnostics to stderr; exit 2 on load errors (or any error with --strict)."""
-    for e in errors:
-        err.print(str(e), markup=False)
-    for d in diags:
-        err.print(d.format(), markup=False)
-    if errors or (strict and any(d.level == Level.ERROR for d in diags)):
-        raise typer.Exit(2)
 
 
 def _emit(data: Any, output: Output) -> None:
@@ -60,23 +33,6 @@ def _emit(data: Any, output: Output) -> None:
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, width=1000))
     else:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
-
-
-def _compile(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-             strict: bool) -> Any:
-    from meshlens.pipeline import compile_for, load
-
-    if not files:
-        _fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
-    loaded = load(files, mesh_config=mesh_config)
-    report(loaded.diagnostics, loaded.errors, strict=strict)
-    try:
-        result = compile_for(loaded, proxy, namespace=namespace)
-    except UsageError as exc:
-        _fail(str(exc))
-    for d in result.diagnostics:
-        err.print(d.format(), markup=False)
-    return result
 
 
 @app.command("compile")
@@ -91,7 +47,7 @@ def compile_cmd(
     """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
 
-    result = _compile(filename, proxy, namespace, mesh_config, strict)
+    result = compile_files(filename, proxy, namespace, mesh_config, strict)
     _emit(to_dict(config_dump(result)), output)
 
 
@@ -153,6 +109,9 @@ def demo_cmd(
     out.print("Other clusters: " + ", ".join(others))
     out.print("\nNext: [cyan]meshlens demo --dump[/cyan] prints the full config dump; "
               "[cyan]meshlens compile -f FILE PROXY[/cyan] does the same for your manifests.")
+
+
+app.add_typer(explain_app, name="explain")
 
 
 def main() -> None:

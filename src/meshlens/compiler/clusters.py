@@ -169,6 +169,10 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
     _set_upstream_protocol(d, port)
     if ctx.options.telemetry_label:
         d.meta["services"] = _services_meta(svc)
+        d.set("metadata.filter_metadata.istio.services",
+              prov.from_resource(svc.resource, ("metadata", "name"), prov.REGISTRY,
+                                 "telemetry: the service this cluster belongs to"))
+    d.set("alt_stat_name", prov.default("the cluster name and ';' (stats prefix)"))
     stat = ctx.mesh.mesh_config.get("outboundClusterStatName")
     if stat:
         c.alt_stat_name = _stat_prefix(str(stat), svc, subset, port, 0) + ";"

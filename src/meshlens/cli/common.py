@@ -1,0 +1,62 @@
+"""Options and helpers shared by the CLI's commands.
+
+Layer: L8.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from meshlens.diagnostics import Diagnostic, Level
+from meshlens.errors import LoadError, UsageError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Output(str, Enum):
+    json = "json"
+    yaml = "yaml"
+
+
+Files = Annotated[list[str], typer.Option("-f", "--filename", help="File, folder or - (stdin); repeatable.")]
+Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace of PROXY.")]
+MeshConfigOpt = Annotated[str | None, typer.Option("--mesh-config", help="MeshConfig file, or the istio ConfigMap.")]
+Strict = Annotated[bool, typer.Option("--strict", help="Exit 2 on any rejected resource.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool, quiet: bool = False) -> None:
+    """Print diagnostics to stderr; exit 2 on load errors (or any error with --strict)."""
+    for e in errors:
+        err.print(str(e), markup=False)
+    if not quiet:
+        for d in diags:
+            err.print(d.format(), markup=False)
+    if errors or (strict and any(d.level == Level.ERROR for d in diags)):
+        raise typer.Exit(2)
+
+
+def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
+                  strict: bool = False) -> Any:
+    """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input)."""
+    from meshlens.pipeline import compile_for, load
+
+    if not files:
+        fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
+    loaded = load(files, mesh_config=mesh_config)
+    report(loaded.diagnostics, loaded.errors, strict=strict)
+    try:
+        result = compile_for(loaded, proxy, namespace=namespace)
+    except UsageError as exc:
+        fail(str(exc))
+    for d in result.diagnostics:
+        err.print(d.format(), markup=False)
+    return result

@@ -1,0 +1,109 @@
+"""``meshlens explain``: where every field of a compiled resource came from; what a flag means.
+
+Layer: L8.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, compile_files, fail
+
+explain_app = typer.Typer(no_args_is_help=True, help="Explain compiled config and response flags.")
+
+
+def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: str | None,
+             mesh_config: str | None, output: Output | None) -> None:
+    from meshlens.render.explain import explain, render_text
+
+    result = compile_files(filename, proxy, namespace, mesh_config)
+    e = explain(result, kind, name)
+    if e is None:
+        names = {"cluster": [c.name for c in result.clusters],
+                 "listener": [x.name for x in result.listeners or []],
+                 "route": [x.name for x in result.routes or []]}[kind]
+        close = [n for n in names if name.lower() in n.lower()][:10] or names[:10]
+        fail(f"no {kind} named {name!r} for {result.proxy.name}.{result.proxy.namespace}; "
+             f"{kind}s: {', '.join(close)}")
+    if output == Output.json:
+        sys.stdout.write(json.dumps(e.to_dict(), indent=2) + "\n")
+    elif output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(e.to_dict(), sort_keys=False, width=1000))
+    else:
+        sys.stdout.write(render_text(e))
+
+
+@explain_app.command("cluster")
+def cluster_cmd(
+    name: Annotated[str, typer.Argument(help="Cluster name, e.g. 'outbound|80|v1|host'")],
+    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+    filename: Files = [],  # noqa: B006
+    namespace: Namespace = None,
+    mesh_config: MeshConfigOpt = None,
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Every field of one Envoy cluster with its value and origin."""
+    _explain("cluster", name, proxy, filename, namespace, mesh_config, output)
+
+
+@explain_app.command("listener")
+def listener_cmd(
+    name: Annotated[str, typer.Argument(help="Listener name, e.g. 0.0.0.0_9080 or virtualInbound")],
+    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+    filename: Files = [],  # noqa: B006
+    namespace: Namespace = None,
+    mesh_config: MeshConfigOpt = None,
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Every field of one Envoy listener with its value and origin."""
+    _explain("listener", name, proxy, filename, namespace, mesh_config, output)
+
+
+@explain_app.command("route")
+def route_cmd(
+    name: Annotated[str, typer.Argument(help="Route configuration name, e.g. 9080")],
+    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+    filename: Files = [],  # noqa: B006
+    namespace: Namespace = None,
+    mesh_config: MeshConfigOpt = None,
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """Every field of one route configuration with its value and origin."""
+    _explain("route", name, proxy, filename, namespace, mesh_config, output)
+
+
+@explain_app.command("flag")
+def flag_cmd(
+    flag: Annotated[str, typer.Argument(help="A response flag such as UH, or 'all'")],
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """What an Envoy response flag means, the layer it points at, and what to check."""
+    from dataclasses import asdict
+
+    from meshlens.render.flags import FLAGS
+
+    codes = [c.strip().upper() for c in flag.split(",") if c.strip()]
+    if codes == ["ALL"]:
+        codes = list(FLAGS)
+    unknown = [c for c in codes if c not in FLAGS]
+    if unknown:
+        fail(f"unknown response flag {', '.join(unknown)}; known: {', '.join(sorted(FLAGS))}")
+    flags = [FLAGS[c] for c in codes]
+    if output == Output.json:
+        sys.stdout.write(json.dumps([asdict(f) for f in flags], indent=2) + "\n")
+        return
+    if output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump([asdict(f) for f in flags], sort_keys=False, width=1000))
+        return
+    for f in flags:
+        sys.stdout.write(f"{f.code} ({f.name}): {f.meaning}\n  layer: {f.layer}\n  check:\n")
+        for c in f.checks:
+            sys.stdout.write(f"  - {c}\n")
