@@ -76,3 +76,20 @@ def compile_string(text: str, proxy: str, *, mesh_config: MeshConfig | None = No
                    options: CompileOptions | None = None, name: str = "<string>") -> CompileResult:
     """Compile manifests given as one YAML string (tests and examples)."""
     return compile_for(load_string(text, name, mesh_config=mesh_config), proxy, options=options)
+
+
+def server_compiler(loaded: Loaded, options: CompileOptions | None = None):  # type: ignore[no-untyped-def]
+    """A function ``ip -> CompileResult | None`` compiling the injected pod at that IP (cached)."""
+    from meshlens.model.proxy import Proxy
+
+    cache: dict[str, CompileResult | None] = {}
+    by_ip = {w.ip: w for w in loaded.mesh.registry.workloads}
+
+    def compile_ip(ip: str) -> CompileResult | None:
+        if ip not in cache:
+            wl = by_ip.get(ip)
+            cache[ip] = compile_proxy(loaded.mesh, Proxy(wl), options=options) \
+                if wl is not None and wl.injected else None
+        return cache[ip]
+
+    return compile_ip

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
 from meshlens.cli.explain import explain_app
+from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -112,6 +113,7 @@ def demo_cmd(
 
 
 app.add_typer(explain_app, name="explain")
+app.command("trace")(trace_cmd)
 
 
 def main() -> None:

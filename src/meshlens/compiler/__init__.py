@@ -31,6 +31,7 @@ class CompileResult:
 
     proxy: Proxy
     scope: SidecarScope
+    mesh: Any = None
     clusters: list[cluster_pb2.Cluster] = field(default_factory=list)
     endpoints: list[endpoint_pb2.ClusterLoadAssignment] = field(default_factory=list)
     built: list[BuiltCluster] = field(default_factory=list)
@@ -100,7 +101,7 @@ def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = 
                         mesh.mesh_config)
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
     ctx = ClusterContext(mesh, proxy, scope, opts, pctx)
-    out = CompileResult(proxy, scope, options=opts)
+    out = CompileResult(proxy, scope, mesh, options=opts)
     for stage in STAGES:
         stage(ctx, out)
     return out

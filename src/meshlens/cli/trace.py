@@ -1,0 +1,60 @@
+"""``meshlens trace``: follow one request through the compiled config of PROXY.
+
+Layer: L8.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, err, fail, report
+
+
+class TraceOutput(str, Enum):
+    tree = "tree"
+    json = "json"
+    mermaid = "mermaid"
+
+
+def trace_cmd(
+    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+    url: Annotated[str, typer.Argument(help="http://host[:port]/path, https://..., or tcp://host:port")],
+    filename: Files = [],  # noqa: B006
+    header: Annotated[list[str], typer.Option("-H", "--header", help="'name: value'; repeatable")] = [],  # noqa: B006
+    method: Annotated[str, typer.Option("-X", "--request", help="HTTP method")] = "GET",
+    namespace: Namespace = None,
+    mesh_config: MeshConfigOpt = None,
+    output: Annotated[TraceOutput, typer.Option("-o", "--output")] = TraceOutput.tree,
+) -> None:
+    """Trace a request: capture → listener → route → cluster → endpoints → server sidecar."""
+    from meshlens.errors import UsageError
+    from meshlens.pipeline import compile_for, load, server_compiler
+    from meshlens.render.trace import render_mermaid, render_tree
+    from meshlens.simulate import Request, simulate
+
+    try:
+        req = Request.parse(url, headers=header, method=method)
+    except ValueError as exc:
+        fail(str(exc))
+    if not filename:
+        fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
+    loaded = load(filename, mesh_config=mesh_config)
+    report(loaded.diagnostics, loaded.errors, strict=False)
+    try:
+        result = compile_for(loaded, proxy, namespace=namespace)
+    except UsageError as exc:
+        fail(str(exc))
+    for d in result.diagnostics:
+        err.print(d.format(), markup=False)
+    t = simulate(result, req, server=server_compiler(loaded))
+    if output == TraceOutput.json:
+        sys.stdout.write(json.dumps(t.to_dict(), indent=2) + "\n")
+    elif output == TraceOutput.mermaid:
+        sys.stdout.write(render_mermaid(t))
+    else:
+        sys.stdout.write(render_tree(t))
