@@ -71,6 +71,154 @@ CODES: dict[str, Code] = {
         _c("ML0301", W, "Service {name}: targetPort {port!r} is not a port of pod {pod}; "
            "the endpoint is left out", title="named targetPort unresolved"),
         _c("ML0302", I, "{message}", title="model note"),
+        # ML1xxx: meshlens analyze (analyzers in meshlens.analyze). ML10xx-ML11xx mirror istioctl
+        # analyze: same check, same message text, same level, with its IST code. ML12xx are
+        # meshlens's own checks; most are proven from the compiled xDS.
+        _c("ML1001", E, "Internal error: {error}", istio="IST0001", title="analyzer failed"),
+        _c("ML1002", W, "Deprecated: {what}", istio="IST0002", title="deprecated field"),
+        _c("ML1101", E, "Referenced {what} not found: {value}", istio="IST0101",
+           title="VirtualService destination host not found"),
+        _c("ML1102", E, "This VirtualService routes to a service {host} that exposes multiple ports "
+           "{ports}. Specifying a port in the destination is required to disambiguate.",
+           istio="IST0112", title="destination port required"),
+        _c("ML1103", E, "Referenced {what} not found: {value}", istio="IST0101",
+           title="VirtualService subset not defined by a DestinationRule"),
+        _c("ML1104", W, "Subset in virtual service {subset_vs} has no effect on ingress gateway {vs} "
+           "requests", istio="IST0140", title="subset ignored by gateway route"),
+        _c("ML1105", E, "The VirtualServices {names} associated with mesh gateway define the same "
+           "host {host} which can lead to undefined behavior. This can be fixed by merging the "
+           "conflicting VirtualServices into a single resource.", istio="IST0109",
+           title="several VirtualServices for one host"),
+        _c("ML1106", W, "VirtualService rule {rule} not used ({reason}).", istio="IST0130",
+           title="unreachable route rule"),
+        _c("ML1107", I, "VirtualService rule {rule} match {match} is not used (duplicate/overlapping "
+           "match in rule {dup}).", istio="IST0131", title="ineffective match"),
+        _c("ML1108", W, "Gateway reference in VirtualService {vs} is to an implementation-generated "
+           "internal Gateway: {gateway}.", istio="IST0165", title="internal gateway referenced"),
+        _c("ML1111", W, "DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no "
+           "caCertificates are set to validate server identity for host: {host}", istio="IST0128",
+           title="server certificate not verified"),
+        _c("ML1112", W, "DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no "
+           "caCertificates are set to validate server identity for host: {host} at port {port}",
+           istio="IST0129", title="server certificate not verified (port level)"),
+        _c("ML1113", W, "The host {host} defined in the DestinationRule does not match any services "
+           "in the mesh.", istio="IST0174", title="DestinationRule host unknown"),
+        _c("ML1114", E, "The Subset {subset} defined in the DestinationRule does not select any "
+           "pods. Which may lead to 503 UH (NoHealthyUpstream).", istio="IST0173",
+           title="subset selects no pod"),
+        _c("ML1121", E, "Referenced {what} not found: {value}", istio="IST0101",
+           title="Sidecar selector matches no pod"),
+        _c("ML1122", E, "The Sidecars {names} in namespace {ns} select the same workload pod {pod}, "
+           "which can lead to undefined behavior.", istio="IST0110",
+           title="Sidecars select the same pod"),
+        _c("ML1123", E, "The Sidecars {names} in namespace {ns} have no workload selector, which can "
+           "lead to undefined behavior.", istio="IST0111", title="several namespace-wide Sidecars"),
+        _c("ML1124", W, "The policy has no impact: {reason}.", istio="IST0167",
+           title="policy without effect"),
+        _c("ML1131", I, "Port name {name} (port: {port}, targetPort: {target}) doesn't follow the "
+           "naming convention of Istio port.", istio="IST0118", title="port protocol not declared"),
+        _c("ML1132", W, "Port name for ExternalName service is invalid. Proxy may prevent tcp named "
+           "ports and unmatched traffic for ports serving TCP protocol from being forwarded "
+           "correctly", istio="IST0150", title="ExternalName port name"),
+        _c("ML1133", W, "This deployment {name} is associated with multiple services using port "
+           "{port} but different protocols: {services}", istio="IST0116",
+           title="one port, several protocols"),
+        _c("ML1134", W, "This deployment {name} is associated with multiple services {services} "
+           "using targetPort {target} but different ports: {ports}.", istio="IST0137",
+           title="one targetPort, several ports"),
+        _c("ML1135", W, "User ID (UID) 1337 is reserved for the sidecar proxy.", istio="IST0144",
+           title="application runs as UID 1337"),
+        _c("ML1141", W, "ServiceEntry addresses are required for this protocol.", istio="IST0134",
+           title="ServiceEntry needs addresses"),
+        _c("ML1142", W, "Multiple ServiceEntries ({names}) define the same host {host} and port "
+           "{port} with conflicting protocols ({protocols}).", istio="IST0177",
+           title="ServiceEntry protocol conflict"),
+        _c("ML1151", I, "The namespace is not enabled for Istio injection. Run 'kubectl label "
+           "namespace {ns} istio-injection=enabled' to enable it, or 'kubectl label namespace {ns} "
+           "istio-injection=disabled' to explicitly mark it as not needing injection.",
+           istio="IST0102", title="namespace not injected"),
+        _c("ML1152", W, "The pod {pod} is missing the Istio proxy. This can often be resolved by "
+           "restarting or redeploying the workload.", istio="IST0103", title="pod without sidecar"),
+        _c("ML1153", W, "The namespace has more than one type of injection labels {labels}, which "
+           "may lead to undefined behavior. Make sure only one injection label exists.",
+           istio="IST0123", title="several injection labels"),
+        _c("ML1201", E, "{dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers "
+           "503 NC (NoClusterFound)", title="route to a cluster the proxy does not have"),
+        _c("ML1202", E, "cluster {cluster} exists but its endpoint list is empty: {reason}; a "
+           "request routed to subset {subset} fails with 503 UH (no healthy upstream)",
+           title="subset cluster without endpoints"),
+        _c("ML1203", W, "cluster {cluster} exists but its endpoint list is empty: {reason}; a "
+           "request to {host}:{port} fails with 503 UH (no healthy upstream)",
+           title="service without endpoints"),
+        _c("ML1204", W, "subset {subset} is not used by any VirtualService route: its "
+           "trafficPolicy ({blocks}) never applies; traffic to {host} goes to the service's "
+           "default cluster", title="unused subset with a traffic policy"),
+        _c("ML1205", I, "subset {subset} is not used by any VirtualService route: no traffic "
+           "reaches its cluster(s)", title="unused subset"),
+        _c("ML1210", W, "portLevelSettings[{index}] for port {port} replaces the destination-level "
+           "{block} whole, so {lost} {verb} not inherited on {clusters}: {consequence}",
+           title="port-level settings drop destination-level settings"),
+        _c("ML1211", W, "subset {subset}'s {block} replaces the {parent} {block} whole, so {lost} "
+           "{verb} not inherited on {clusters}: {consequence}",
+           title="subset settings drop inherited settings"),
+        _c("ML1212", W, "portLevelSettings[{index}] is for port {port}, which is not a port of "
+           "{service} (ports: {ports}){hint}: the entry never matches and the destination-level "
+           "policy applies", title="port-level settings for a port the service does not have"),
+        _c("ML1220", W, "{field}: 0 cannot be expressed: it means \"default\" to istiod, so "
+           "{envoy_field} on {clusters} is {value}: {meaning}",
+           title="a zero that means default"),
+        _c("ML1221", W, "outlier detection consecutive errors is deprecated, use "
+           "consecutiveGatewayErrors or consecutive5xxErrors instead: istiod does not compile "
+           "consecutiveErrors at all, so {clusters} eject after Envoy's default 5 consecutive 5xx "
+           "(consecutive_5xx unset)", istio="IST0133", title="deprecated consecutiveErrors"),
+        _c("ML1230", W, "outlier detection on {cluster} can never eject an endpoint: it has {n} "
+           "endpoints and max_ejection_percent {pct}% ({why}); a failing endpoint keeps "
+           "receiving its share of requests and its 5xx/UF reach clients",
+           title="outlier detection that never ejects"),
+        _c("ML1231", W, "outlier detection on {cluster} can eject all {n} endpoints "
+           "(max_ejection_percent {pct}%) and healthy_panic_threshold is {panic}% "
+           "(minHealthPercent {mhp}): after {n} consecutive failures every request fails with "
+           "503 UH until base_ejection_time passes", title="outlier detection that can eject all"),
+        _c("ML1240", W, "circuit breaker {limit} on {cluster} is {value}, fewer than the {attempts} "
+           "attempts one request may take ({retries}): a single failing request and its retries "
+           "fill it, and concurrent requests fail with 503 UO (upstream overflow)",
+           title="connection pool limit below the retry attempts"),
+        _c("ML1241", W, "retries to {cluster} are unbounded (max_retries 4294967295) while "
+           "{limit} is {value}: when the upstream fails, each request is sent up to {attempts} "
+           "times ({retries}) and retries alone can fill {limit}, so new requests fail with "
+           "503 UO (upstream overflow)", title="retries that multiply load"),
+        _c("ML1250", E, "cluster {cluster} sends plaintext ({why}) to {endpoints}, whose "
+           "PeerAuthentication is STRICT on port {port}: the server sidecar has no plaintext "
+           "filter chain (server-side NR) and closes the connection: 503 UC/UF",
+           title="plaintext toward STRICT mTLS"),
+        _c("ML1251", E, "cluster {cluster} sends Istio mTLS ({why}) to {endpoints}, which {server}: "
+           "the TLS handshake fails: 503 UF (upstream connection failure)",
+           title="ISTIO_MUTUAL toward a plaintext server"),
+        _c("ML1252", W, "tls.credentialName {credential} without workloadSelector is only read by "
+           "gateways: sidecars send plaintext on {clusters} (mode {mode} is not applied)",
+           title="credentialName on a sidecar DestinationRule"),
+        _c("ML1253", W, "tls mode ISTIO_MUTUAL ignores {fields}: istiod uses the workload's Istio "
+           "certificate and root CA", title="ISTIO_MUTUAL with other TLS fields"),
+        _c("ML1260", W, "useClientProtocol: true makes h2UpgradePolicy: {policy} ineffective: "
+           "{clusters} use the downstream protocol (use_downstream_protocol_config)",
+           title="useClientProtocol with h2UpgradePolicy"),
+        _c("ML1261", W, "h2UpgradePolicy: UPGRADE has no effect on {clusters}: {why}",
+           title="h2 upgrade that does nothing"),
+        _c("ML1270", W, "{count} DestinationRules for host {host} are merged for {where} ({names}): "
+           "only the oldest trafficPolicy ({first}) applies, this one's trafficPolicy is ignored",
+           title="several DestinationRules for one host"),
+        _c("ML1271", W, "subset {subset} of host {host} is already defined by {first}: this "
+           "definition is ignored", title="duplicate subset"),
+        _c("ML1280", W, "port {port} of {service} is not declared ({why}), so the sidecar sniffs "
+           "its protocol, but it looks like {proto}, a server-first protocol: the client waits "
+           "for the server's greeting while the sidecar waits for client bytes, and the "
+           "connection hangs", title="server-first protocol on a sniffed port"),
+        _c("ML1281", W, "appProtocol {app} overrides port name {name} on port {port} of {service}: "
+           "{result}", title="appProtocol overrides the port name"),
+        _c("ML1290", W, "targetPort {target} of port {port} is not a containerPort of the selected "
+           "pods of {workloads} (they declare {declared}): if nothing listens there, connections "
+           "to the endpoints are refused: 503 UF (upstream connection failure)",
+           title="targetPort not declared by the pods"),
     )
 }
 

@@ -108,6 +108,24 @@ def demo_cmd(
         out.print()
     others = [s.name for s in rows if s.direction != "outbound"]
     out.print("Other clusters: " + ", ".join(others))
+    from meshlens.render.summary import listener_rows, route_rows
+
+    out.print("\n[bold]Layers 1-2: listeners[/bold] (iptables sends outbound TCP to 15001; "
+              "virtualOutbound hands it to the listener for the original port)")
+    lt = Table(show_edge=False, pad_edge=False)
+    for col in ("listener", "address", "chains", "goes to"):
+        lt.add_column(col)
+    for row in listener_rows(result):
+        lt.add_row(*row)
+    out.print(lt)
+    for name, vhosts in route_rows(result, only=("80",)):
+        out.print(f"\n[bold]Route table {name}[/bold] (what the listener on port 80 asks RDS for)")
+        rt = Table(show_edge=False, pad_edge=False)
+        for col in ("virtual host", "route", "match", "destination"):
+            rt.add_column(col)
+        for row in vhosts:
+            rt.add_row(*row)
+        out.print(rt)
     out.print("\nNext: [cyan]meshlens demo --dump[/cyan] prints the full config dump; "
               "[cyan]meshlens compile -f FILE PROXY[/cyan] does the same for your manifests.")
 

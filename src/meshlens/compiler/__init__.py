@@ -75,12 +75,44 @@ def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
 
 
 def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
+    """LDS in istiod's order: outbound per-port listeners (sorted), virtualOutbound, inbound."""
+    from meshlens.compiler.listener_inbound import build_inbound_listeners
     from meshlens.compiler.listeners import build_outbound_listeners
 
-    built = build_outbound_listeners(ctx)
+    built = build_outbound_listeners(ctx) + build_inbound_listeners(ctx)
     out.listeners = [b.message for b in built]
     for b in built:
         out.provenance.fields[("listener", b.message.name)] = b.origins
+
+
+def rds_names(listeners: list[Any]) -> list[str]:
+    """Route configuration names the listeners' HCMs ask for over RDS, in first-use order."""
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+
+    names: list[str] = []
+    for lst in listeners:
+        chains = list(lst.filter_chains)
+        if lst.HasField("default_filter_chain"):
+            chains.append(lst.default_filter_chain)
+        for fc in chains:
+            for f in fc.filters:
+                if f.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                    h = hcm_pb2.HttpConnectionManager()
+                    f.typed_config.Unpack(h)
+                    if h.HasField("rds") and h.rds.route_config_name not in names:
+                        names.append(h.rds.route_config_name)
+    return names
+
+
+def _stage_routes(ctx: ClusterContext, out: CompileResult) -> None:
+    from meshlens.compiler.routes import build_route_configs
+
+    built = build_route_configs(ctx, rds_names(out.listeners or []))
+    out.routes = [b.message for b in built]
+    for b in built:
+        out.provenance.fields[("route", b.message.name)] = b.origins
 
 
 def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
@@ -89,7 +121,8 @@ def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
     out.secrets = build_secrets(out.clusters, out.listeners or [])
 
 
-STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_secrets)
+STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_routes,
+          _stage_secrets)
 
 
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:

@@ -10,9 +10,10 @@ workload's port) apply only with a workload selector.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meshlens.resources import Resource
+from meshlens.source import FieldPath
 
 STRICT, PERMISSIVE, DISABLE, UNSET = "STRICT", "PERMISSIVE", "DISABLE", "UNSET"
 
@@ -22,6 +23,24 @@ class ModeSource:
     mode: str
     resource: Resource | None  # None: istiod's default (PERMISSIVE)
     level: str  # "mesh" | "namespace" | "workload" | "port" | "default"
+    #: where in ``resource`` the mode was read (a port-level UNSET entry points at its entry)
+    path: FieldPath = ("spec", "mtls", "mode")
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedMtls:
+    """`MergedPeerAuthentication`: the workload's mode and its ``portLevelMtls`` overrides.
+
+    ``per_port`` is keyed by workload (target/container) port; an entry whose mode is UNSET
+    carries the workload mode, as istiod fills it in.
+    """
+
+    mode: ModeSource
+    per_port: dict[int, ModeSource] = field(default_factory=dict)
+
+    def for_port(self, port: int) -> ModeSource:
+        """`GetMutualTLSModeForPort`: the port-level mode if the port has one, else the mode."""
+        return self.per_port.get(port, self.mode)
 
 
 def _mode(res: Resource) -> str:
@@ -74,3 +93,31 @@ class PeerAuthentications:
             if mode and mode != UNSET:
                 out = ModeSource(str(mode), wl, "port")
         return out
+
+    def compose(self, namespace: str, labels: dict[str, str]) -> ComposedMtls:
+        """`ComposePeerAuthentication` for a workload: mesh, namespace, then workload level, and
+        the workload policy's ``portLevelMtls``. A selector policy in the root namespace is not a
+        workload policy (istiod ignores it)."""
+        base = self.namespace_mode(namespace)
+        wl = None
+        if namespace != self.root:
+            wl = self._first(namespace, selector=True, labels=labels)
+        if wl is None:
+            return ComposedMtls(base)
+        mode = ModeSource(_mode(wl), wl, "workload") if _mode(wl) != UNSET else base
+        per_port: dict[int, ModeSource] = {}
+        plm = wl.spec.get("portLevelMtls")
+        if isinstance(plm, dict):
+            for key, entry in plm.items():
+                try:
+                    port = int(key)
+                except (TypeError, ValueError):
+                    continue
+                value = entry.get("mode") if isinstance(entry, dict) else None
+                path: FieldPath = ("spec", "portLevelMtls", key, "mode")
+                if value and value != UNSET:
+                    per_port[port] = ModeSource(str(value), wl, "port", path)
+                else:  # UNSET inherits the workload-level mode
+                    per_port[port] = ModeSource(mode.mode, wl, "port",
+                                                ("spec", "portLevelMtls", key))
+        return ComposedMtls(mode, per_port)

@@ -107,3 +107,77 @@ def notes(result: CompileResult, name: str) -> list[str]:
             span = origin.span
             out.append(f"{path}: {origin.note}" + (f" ({span})" if span else ""))
     return out
+
+
+def _hcm_or_tcp(chain: Any) -> str:
+    from envoy.extensions.filters.network.http_connection_manager.v3 import (
+        http_connection_manager_pb2 as hcm_pb2,
+    )
+    from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+
+    for f in chain.filters:
+        if f.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+            h = hcm_pb2.HttpConnectionManager()
+            f.typed_config.Unpack(h)
+            return f"HTTP route {h.rds.route_config_name}" if h.HasField("rds") else "HTTP (inline routes)"
+        if f.typed_config.Is(tcp_proxy_pb2.TcpProxy.DESCRIPTOR):
+            t = tcp_proxy_pb2.TcpProxy()
+            f.typed_config.Unpack(t)
+            if t.HasField("weighted_clusters"):
+                return "TCP " + ", ".join(c.name for c in t.weighted_clusters.clusters)
+            return f"TCP {t.cluster}"
+    return "-"
+
+
+def listener_rows(result: CompileResult) -> list[tuple[str, str, str, str]]:
+    """One row per listener: name, address, number of chains, where the first chains lead."""
+    out = []
+    for lst in result.listeners or []:
+        sa = lst.address.socket_address
+        chains = list(lst.filter_chains) + ([lst.default_filter_chain]
+                                            if lst.HasField("default_filter_chain") else [])
+        dests = []
+        for c in chains:
+            d = _hcm_or_tcp(c)
+            if d not in dests:
+                dests.append(d)
+        shown = "; ".join(dests[:3]) + (" ..." if len(dests) > 3 else "")
+        out.append((lst.name, f"{sa.address}:{sa.port_value}", str(len(chains)), shown))
+    return out
+
+
+def _match_text(route: Any) -> str:
+    m = route.match
+    kind = m.WhichOneof("path_specifier")
+    parts = [f"{kind} {getattr(m, kind) if kind != 'safe_regex' else m.safe_regex.regex}"] if kind else []
+    for h in m.headers:
+        sm = h.string_match
+        which = sm.WhichOneof("match_pattern") if h.HasField("string_match") else None
+        val = getattr(sm, which) if which and which != "safe_regex" else (sm.safe_regex.regex if which else "")
+        parts.append(f"{h.name} {which or 'present'} {val}".strip())
+    return ", ".join(parts)
+
+
+def _dest_text(route: Any) -> str:
+    action = route.WhichOneof("action")
+    if action == "route":
+        ra = route.route
+        if ra.HasField("weighted_clusters"):
+            return ", ".join(f"{c.name} {c.weight.value}%" for c in ra.weighted_clusters.clusters)
+        return ra.cluster
+    if action == "direct_response":
+        return f"direct response {route.direct_response.status}"
+    return action or "-"
+
+
+def route_rows(result: CompileResult, only: tuple[str, ...] = ()) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+    out = []
+    for rc in result.routes or []:
+        if only and rc.name not in only:
+            continue
+        rows = []
+        for vh in rc.virtual_hosts:
+            for r in vh.routes:
+                rows.append((vh.name, r.name or "-", _match_text(r), _dest_text(r)))
+        out.append((rc.name, rows))
+    return out
