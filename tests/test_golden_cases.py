@@ -40,6 +40,10 @@ def test_golden(case: Path, update_goldens: bool, monkeypatch: pytest.MonkeyPatc
     endpoints = [to_dict(e) for e in result.endpoints]
     check(case / "clusters.json", json.dumps(clusters, indent=2) + "\n", update_goldens)
     check(case / "endpoints.json", json.dumps(endpoints, indent=2) + "\n", update_goldens)
+    listeners = [to_dict(x) for x in result.listeners or []]
+    routes = [to_dict(x) for x in result.routes or []]
+    check(case / "listeners.json", json.dumps(listeners, indent=2) + "\n", update_goldens)
+    check(case / "routes.json", json.dumps(routes, indent=2) + "\n", update_goldens)
     lines = [d.format() for d in loaded.diagnostics + result.diagnostics]
     for c in result.clusters:
         for n in notes(result, c.name):

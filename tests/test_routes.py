@@ -16,6 +16,7 @@ from meshlens.compiler.clusters import ClusterContext
 from meshlens.compiler.options import CompileOptions
 from meshlens.compiler.retry import parse_retry_on, translate_inbound_retry_policy, \
     translate_retry_policy
+from meshlens.compiler.route_translate import default_inbound_route
 from meshlens.compiler.routes import build_route_configs
 from meshlens.compiler.traffic_policy import PolicyContext
 from meshlens.emit import to_dict
@@ -700,6 +701,18 @@ def test_t36_inbound_retry_policy() -> None:
     assert to_dict(out) == {"retry_on": "reset,connect-failure", "num_retries": 5,
                             "retry_back_off": {"base_interval": "0.010s"}}
     assert translate_inbound_retry_policy({}) is None
+    http = to_dict(default_inbound_route("inbound|9080||", "reviews.default.svc.cluster.local:9080/*",
+                                         grpc=False, inbound_retry=None))
+    assert http == {
+        "name": "default", "match": {"prefix": "/"},
+        "decorator": {"operation": "reviews.default.svc.cluster.local:9080/*"},
+        "route": {"cluster": "inbound|9080||", "timeout": "0s",
+                  "max_stream_duration": {"max_stream_duration": "0s",
+                                          "grpc_timeout_header_max": "0s"},
+                  "retry_policy": {"retry_on": "reset-before-request", "num_retries": 2}}}
+    grpc = to_dict(default_inbound_route("inbound|9080||", "x:9080/*", grpc=True,
+                                         inbound_retry=None))
+    assert "retry_policy" not in grpc["route"]
 
 
 # --- more features ------------------------------------------------------------------------------

@@ -135,6 +135,8 @@ def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = 
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
     ctx = ClusterContext(mesh, proxy, scope, opts, pctx)
     out = CompileResult(proxy, scope, mesh, options=opts)
+    if scope.vs_index is not None:
+        out.diagnostics.extend(scope.vs_index.diagnostics)
     for stage in STAGES:
         stage(ctx, out)
     return out

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2
 
 from meshlens import durations
 from meshlens.compiler.names import cluster_name
-from meshlens.compiler.retry import translate_retry_policy
+from meshlens.compiler.retry import translate_inbound_retry_policy, translate_retry_policy
 from meshlens.model.registry import Service
 
 Route = rc_pb2.Route
@@ -697,4 +697,26 @@ def default_outbound_route(cluster: str, operation: str, *, default_retry: dict[
     hp = hash_policy(hash_)
     if hp is not None:
         action.hash_policy.append(hp)
+    return out
+
+
+def default_inbound_route(cluster: str, operation: str, *, grpc: bool,
+                          inbound_retry: dict[str, Any] | None) -> Route:
+    """`BuildDefaultHTTPInboundRoute`: no timeout, max_stream_duration 0s, and the inbound retry
+    policy (``reset-before-request`` ×2 by default) except on gRPC ports.
+
+    ``inbound_retry`` is MeshConfig ``defaultInboundHttpRetryPolicy`` (None when unset).
+    """
+    out = Route(name=DEFAULT_ROUTE_NAME)
+    out.match.prefix = "/"
+    out.decorator.operation = operation
+    action = out.route
+    action.cluster = cluster
+    action.timeout.SetInParent()
+    action.max_stream_duration.max_stream_duration.SetInParent()
+    action.max_stream_duration.grpc_timeout_header_max.SetInParent()
+    if not grpc:
+        rp = translate_inbound_retry_policy(inbound_retry)
+        if rp is not None:
+            action.retry_policy.CopyFrom(rp)
     return out

@@ -429,9 +429,9 @@ class _ServiceSet:
             return
         if _same_ports(existing, s) or not _can_merge(existing, s):
             return
-        ports = list(existing.ports)
-        ports += [p for p in s.ports if all(p.port != q.port for q in existing.ports)]
-        self.services[i] = dataclasses.replace(existing, ports=ports)
+        extra = [p for p in s.ports if all(p.port != q.port for q in existing.ports)]
+        if extra:  # istiod merges the ports of partial copies of one service
+            self.services[i] = dataclasses.replace(existing, ports=list(existing.ports) + extra)
 
 
 def _host_index(registry: Registry) -> dict[str, dict[str, Service]]:
