@@ -193,17 +193,17 @@ def from_message(message: config_dump_pb2.ConfigDump, *, raw: str = "",
             continue
         section = _unpack(entry, cls)
         if entry.type_url == ECDS:
-            ecds.append(section)  # type: ignore[arg-type]
+            ecds.append(section)
         else:
             sections[entry.type_url] = section  # the last one wins, as in istioctl
     return ConfigDump(
-        bootstrap=sections.get(BOOTSTRAP),  # type: ignore[arg-type]
-        clusters=sections.get(CLUSTERS),  # type: ignore[arg-type]
-        endpoints=sections.get(ENDPOINTS),  # type: ignore[arg-type]
-        listeners=sections.get(LISTENERS),  # type: ignore[arg-type]
-        scoped_routes=sections.get(SCOPED_ROUTES),  # type: ignore[arg-type]
-        routes=sections.get(ROUTES),  # type: ignore[arg-type]
-        secrets=sections.get(SECRETS),  # type: ignore[arg-type]
+        bootstrap=sections.get(BOOTSTRAP),
+        clusters=sections.get(CLUSTERS),
+        endpoints=sections.get(ENDPOINTS),
+        listeners=sections.get(LISTENERS),
+        scoped_routes=sections.get(SCOPED_ROUTES),
+        routes=sections.get(ROUTES),
+        secrets=sections.get(SECRETS),
         ecds=tuple(ecds), raw=raw, skipped_types=skipped_types)
 
 
@@ -248,12 +248,18 @@ def _load_document(text: str, *, what: str) -> Any:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         raise DumpError(f"not an Envoy {what}: the file is neither JSON nor YAML") from exc
-    if not isinstance(data, dict):
-        raise DumpError(f"not an Envoy {what}: expected a JSON object, found {_json_kind(data)}")
-    return data
+    kinds = [str(d["kind"]) for d in docs if isinstance(d, dict) and "kind" in d]
+    if kinds:
+        shown = ", ".join(kinds[:4]) + (", ..." if len(kinds) > 4 else "")
+        raise DumpError(f"not an Envoy {what}: these are Kubernetes manifests ({shown}); "
+                        "compile them with -f PATH PROXY instead")
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        found = f"{len(docs)} YAML documents" if len(docs) != 1 else _json_kind(docs[0])
+        raise DumpError(f"not an Envoy {what}: expected a JSON object, found {found}")
+    return docs[0]
 
 
 def _not_a_config_dump(data: Any) -> str:

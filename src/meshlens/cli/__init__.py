@@ -19,6 +19,7 @@ from rich.table import Table
 
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
 from meshlens.cli.explain import explain_app
+from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 
@@ -132,6 +133,10 @@ def demo_cmd(
 
 app.add_typer(explain_app, name="explain")
 app.command("trace")(trace_cmd)
+
+
+app.add_typer(proxy_config_app, name="proxy-config")
+app.add_typer(proxy_config_app, name="pc", hidden=True)
 
 
 def main() -> None:

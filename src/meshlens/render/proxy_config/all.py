@@ -44,13 +44,17 @@ def missing_sections(dump: ConfigDump) -> list[str]:
 
 
 def render_all(dump: ConfigDump, *, output: str = "short", with_headers: bool = False,
-               clusters: ClusterFilter = ClusterFilter(),
-               listeners: ListenerFilter = ListenerFilter(),
-               routes: RouteFilter = RouteFilter(),
-               endpoints: EndpointFilter = EndpointFilter(),
+               clusters: ClusterFilter | None = None,
+               listeners: ListenerFilter | None = None,
+               routes: RouteFilter | None = None,
+               endpoints: EndpointFilter | None = None,
                now: _dt.datetime | None = None) -> str:
-    """Render ``proxy-config all``."""
+    """Render ``proxy-config all``; the filters default to none (everything shown)."""
     check_format(output)
+    clusters = clusters or ClusterFilter()
+    listeners = listeners or ListenerFilter()
+    routes = routes or RouteFilter()
+    endpoints = endpoints or EndpointFilter()
     if output == "json":
         return dump.raw + "\n"
     if output == "yaml":

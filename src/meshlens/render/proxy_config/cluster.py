@@ -73,7 +73,7 @@ def sorted_clusters(dump: ConfigDump) -> list[Any]:
 def cluster_type(c: Any) -> str:
     """The TYPE cell: the name of the ``type`` enum (``STATIC`` for ``cluster_type`` clusters)."""
     value = c.type if c.WhichOneof("cluster_discovery_type") == "type" else 0
-    return _TYPE_NAMES.get(value, str(value))
+    return str(_TYPE_NAMES.get(value, str(value)))
 
 
 def render_clusters(dump: ConfigDump, *, filter: ClusterFilter = ClusterFilter(),  # noqa: A002

@@ -33,8 +33,8 @@ def parse_subset_key(name: str) -> SubsetKey:
     hostname when a fifth ``|`` part exists.
 
     Example:
-        >>> parse_subset_key("inbound-vip|8000|http|httpbin.default.svc.cluster.local")
-        SubsetKey(direction='inbound-vip', subset='http', hostname='httpbin.default.svc.cluster.local', port=8000)
+        >>> parse_subset_key("inbound-vip|8000|http|httpbin.default")
+        SubsetKey(direction='inbound-vip', subset='http', hostname='httpbin.default', port=8000)
         >>> parse_subset_key("outbound|x|v1|a|b")
         SubsetKey(direction='outbound', subset='v1', hostname='', port=0)
     """
@@ -104,8 +104,8 @@ def render_config(path: str) -> str:
     """``/apis/networking.istio.io/v1/namespaces/NS/destination-rule/NAME`` → ``NAME.NS``.
 
     Example:
-        >>> render_config("/apis/networking.istio.io/v1/namespaces/default/virtual-service/bookinfo")
-        'bookinfo.default'
+        >>> render_config("/apis/networking.istio.io/v1/namespaces/default/virtual-service/vs")
+        'vs.default'
         >>> render_config("/apis/networking.istio.io/v1/x"), render_config("")
         ('', '<unknown>')
     """
@@ -119,7 +119,7 @@ def render_config(path: str) -> str:
 
 def metadata_of(message: Message) -> Any:
     """The message's ``metadata`` field, or None when it is not set (Go's nil)."""
-    return message.metadata if message.HasField("metadata") else None  # type: ignore[attr-defined]
+    return message.metadata if message.HasField("metadata") else None
 
 
 def check_format(output: str) -> None:

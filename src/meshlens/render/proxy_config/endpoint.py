@@ -61,7 +61,7 @@ def _host_address(host: Any) -> str:
     if which == "socket_address":
         return str(addr.socket_address.address)
     if which == "pipe":
-        return "unix://" + addr.pipe.path
+        return "unix://" + str(addr.pipe.path)
     if which == "envoy_internal_address" and addr.envoy_internal_address.WhichOneof(
             "address_name_specifier") == "server_listener_name":
         internal = addr.envoy_internal_address
@@ -71,7 +71,9 @@ def _host_address(host: Any) -> str:
 
 def _host_port(host: Any) -> int:
     addr = host.address
-    return int(addr.socket_address.port_value) if addr.WhichOneof("address") == "socket_address" else 0
+    if addr.WhichOneof("address") != "socket_address":
+        return 0
+    return int(addr.socket_address.port_value)
 
 
 def _verify_host(f: EndpointFilter, host: Any, cluster: str) -> bool:
@@ -181,13 +183,13 @@ def _locality(loc: Any) -> str:
     if not loc.HasField("locality"):
         return ""
     lo = loc.locality
-    out = lo.region
+    out = str(lo.region)
     if not lo.zone:
         return out
-    out += "/" + lo.zone
+    out += "/" + str(lo.zone)
     if not lo.sub_zone:
         return out
-    return out + "/" + lo.sub_zone
+    return out + "/" + str(lo.sub_zone)
 
 
 def render_eds(dump: ConfigDump, *, filter: EndpointFilter = EndpointFilter(),  # noqa: A002

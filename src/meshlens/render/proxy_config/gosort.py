@@ -28,7 +28,9 @@ def go_sort_slice(items: Sequence[T], less: Callable[[T, T], bool]) -> list[T]:
         >>> go_sort_slice([3, 1, 2], lambda a, b: a < b)
         [1, 2, 3]
         >>> # Not a strict weak order: only numbers compare, strings are barriers.
-        >>> go_sort_slice(["9", "x", "3", "1"], lambda a, b: a.isdigit() and b.isdigit() and int(a) < int(b))
+        >>> def numeric_less(a: str, b: str) -> bool:
+        ...     return a.isdigit() and b.isdigit() and int(a) < int(b)
+        >>> go_sort_slice(["9", "x", "3", "1"], numeric_less)
         ['9', 'x', '1', '3']
     """
     data = list(items)

@@ -173,10 +173,10 @@ class _Writer:
             self.value(fd, getattr(m, fd.name), indent)
             return
         if wkt == "Duration":
-            self.write(_duration(m.seconds, m.nanos))  # type: ignore[attr-defined]
+            self.write(_duration(m.seconds, m.nanos))
             return
         if wkt == "Timestamp":
-            self.write(_timestamp(m.seconds, m.nanos))  # type: ignore[attr-defined]
+            self.write(_timestamp(m.seconds, m.nanos))
             return
         if wkt == "Value":
             which = m.WhichOneof("kind")
@@ -222,8 +222,8 @@ class _Writer:
         self.write("}")
 
     def any(self, m: Message, indent: str) -> None:
-        type_url: str = m.type_url  # type: ignore[attr-defined]
-        raw: bytes = m.value  # type: ignore[attr-defined]
+        type_url: str = m.type_url
+        raw: bytes = m.value
         ind = self.indent_unit
         cls = message_class(type_url) if type_url else None
         inner: Message | None = None
@@ -354,7 +354,7 @@ def _has(m: Message, fd: FieldDescriptor) -> bool:
     if fd.is_repeated:
         return len(getattr(m, fd.name)) > 0
     if fd.has_presence:
-        return m.HasField(fd.name)
+        return bool(m.HasField(fd.name))
     v = getattr(m, fd.name)
     if isinstance(v, float):
         return v != 0 or math.copysign(1.0, v) < 0
@@ -545,37 +545,34 @@ class _Analysis:
     __slots__ = ("multiline", "block_plain", "single", "block")
 
     def __init__(self, s: str) -> None:
-        # yaml_emitter_analyze_scalar (emitterc.go)
+        # yaml_emitter_analyze_scalar (emitterc.go), block context only: flow indicators
+        # (",?[]{}") matter only inside flow collections, which JSON→YAML never writes.
         if not s:
             self.multiline, self.block_plain, self.single, self.block = False, True, True, False
             return
-        block_ind = flow_ind = line_breaks = special = False
+        block_ind = line_breaks = special = False
         leading_space = leading_break = trailing_space = trailing_break = False
         break_space = space_break = previous_space = previous_break = False
         if s.startswith(("---", "...")):
-            block_ind = flow_ind = True
+            block_ind = True
         preceded_by_ws = True
         n = len(s)
         for i, ch in enumerate(s):
             followed_by_ws = i + 1 >= n or s[i + 1] in " \t"
             if i == 0:
                 if ch in "#,[]{}&*!|>'\"%@`":
-                    flow_ind = block_ind = True
+                    block_ind = True
                 elif ch in "?:":
-                    flow_ind = True
                     if followed_by_ws:
                         block_ind = True
                 elif ch == "-" and followed_by_ws:
-                    flow_ind = block_ind = True
+                    block_ind = True
             else:
-                if ch in ",?[]{}":
-                    flow_ind = True
-                elif ch == ":":
-                    flow_ind = True
+                if ch == ":":
                     if followed_by_ws:
                         block_ind = True
                 elif ch == "#" and preceded_by_ws:
-                    flow_ind = block_ind = True
+                    block_ind = True
             if not _printable(ord(ch)):
                 special = True
             if ch == " ":
@@ -668,7 +665,9 @@ class _YamlEmitter:
         if style == "plain":
             if not a.block_plain or (not s and simple_key):
                 style = "single"
-        if style == "single" and not a.single:
+        if style == "single" and (not a.single or a.multiline):
+            # go-yaml writes other line breaks (U+2028, CR) raw inside single quotes; we
+            # escape them in double quotes instead, which reads back the same.
             style = "double"
         if style == "literal" and (not a.block or simple_key or any(
                 b in s for b in "\r\x85\u2028\u2029")):

@@ -118,7 +118,7 @@ def describe_route_domains(domains: list[str]) -> str:
 
 
 def _is_passthrough(route: Any) -> bool:
-    return (route.WhichOneof("action") == "route"
+    return bool(route.WhichOneof("action") == "route"
             and route.route.WhichOneof("cluster_specifier") == "cluster"
             and route.route.cluster == PASSTHROUGH)
 

@@ -105,7 +105,8 @@ def _time(data: bytes, tag: int, vs: int, ve: int) -> _dt.datetime:
         parts = [int(m[i]) for i in range(1, 7)]
     else:
         raise _DerError("bad time")
-    return _dt.datetime(*parts, tzinfo=_dt.UTC)
+    year, month, day, hour, minute, second = parts
+    return _dt.datetime(year, month, day, hour, minute, second, tzinfo=_dt.UTC)
 
 
 _OID_BASIC_CONSTRAINTS = bytes([0x55, 0x1D, 0x13])

@@ -23,7 +23,8 @@ def render_table(rows: Sequence[Sequence[str]], *, padding: int) -> str:
     Each row is a list of cells; the last one is the text after the last tab.
 
     Example:
-        >>> print(render_table([["NAME", "TYPE"], ["agent", "STATIC"], ["x", ""]], padding=5), end="|")
+        >>> rows = [["NAME", "TYPE"], ["agent", "STATIC"], ["x", ""]]
+        >>> print(render_table(rows, padding=5), end="|")
         NAME      TYPE
         agent     STATIC
         x         
