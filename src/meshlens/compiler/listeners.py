@@ -92,6 +92,31 @@ class OutboundBuilder:
         self.ctx = ctx
         self.mesh = ctx.mesh.mesh_config
         self.entries: dict[tuple[str, int], Entry] = {}
+        self._vs_index: dict[int, tuple[list[Any], dict[str, list[int]], list[int]]] = {}
+
+    def vs_for_host(self, vss: list[Any], hostname: str) -> list[Any]:
+        """VirtualServices (in import order) with a host that `Matches` ``hostname``."""
+        key = id(vss)
+        index = self._vs_index.get(key)
+        if index is None:
+            exact: dict[str, list[int]] = {}
+            wild: list[int] = []
+            for i, vs in enumerate(vss):
+                if not (vs.spec.get("tcp") or vs.spec.get("tls")):
+                    continue  # only tcp/tls routes matter to TCP listeners
+                for h in vs.hosts:
+                    if "*" in h:
+                        wild.append(i)
+                    else:
+                        exact.setdefault(h, []).append(i)
+            index = self._vs_index[key] = (vss, exact, wild)
+        _, exact, wild = index
+        picks = set(exact.get(hostname, []))
+        picks.update(i for i in wild if any(_hosts_match(h, hostname) for h in vss[i].hosts))
+        if hostname.startswith("*"):
+            picks.update(i for hs in exact.values() for i in hs
+                         if any(_hosts_match(h, hostname) for h in vss[i].hosts))
+        return [vss[i] for i in sorted(picks)]
 
     # -- fallthrough (PassthroughCluster or BlackHoleCluster) ---------------------------------
     def fallthrough_cluster(self) -> str:
@@ -145,9 +170,7 @@ class OutboundBuilder:
         chains: list[Chain] = []
         cidrs = _service_cidrs(svc, bind)
         proxy = self.ctx.proxy
-        for vs in vss:
-            if not any(_hosts_match(h, svc.hostname) for h in vs.hosts):
-                continue
+        for vs in self.vs_for_host(vss, svc.hostname):
             section = "tls" if tls else "tcp"
             for ri, rule in enumerate(vs.spec.get(section) or []):
                 routes = (rule or {}).get("route") or []
@@ -331,7 +354,7 @@ class OutboundBuilder:
                 for port in svc.ports:
                     self.add_service_port(svc, port, listen_port=int(el.port), proto=proto,
                                           bind=el.bind or ("127.0.0.1" if bind_to_port else ""),
-                                          bind_to_port=bind_to_port, vss=list(el.virtual_services))
+                                          bind_to_port=bind_to_port, vss=el.virtual_services)
         for entry in self.entries.values():
             entry.locked = True
         for el in catch_all:
@@ -341,11 +364,11 @@ class OutboundBuilder:
                     bind = el.bind or ("127.0.0.1" if bind_to_port else "")
                     if not bind and svc.resolution == "Passthrough" and not svc.vip and (
                             listener_class(port.protocol) in (TCP, AUTO)):
-                        self.add_headless(svc, port, list(el.virtual_services))
+                        self.add_headless(svc, port, el.virtual_services)
                         continue
                     self.add_service_port(svc, port, listen_port=port.port, proto=port.protocol,
                                           bind=bind, bind_to_port=bind_to_port,
-                                          vss=list(el.virtual_services))
+                                          vss=el.virtual_services)
         return [self.assemble(e) for e in sorted(self.entries.values(), key=lambda e: e.name)]
 
     # -- assembly ---------------------------------------------------------------------------------

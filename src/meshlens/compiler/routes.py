@@ -299,6 +299,7 @@ class _RouteBuilder:
         retry = self.mesh_config.get("defaultHttpRetryPolicy")
         self.default_retry = retry if isinstance(retry, dict) else None
         self.cache: dict[int, list[_VHost]] = {}
+        self.domain_index: dict[int, dict[str, list[int]]] = {}
 
     # -- hashes ----------------------------------------------------------------------------------
     def _rule_for_host(self, host: str) -> Any:
@@ -496,6 +497,17 @@ class _RouteBuilder:
         r.route.append_x_forwarded_host = self.xfh
         return _VHost(vh, {"": origin, "routes[0]": origin})
 
+    def _domain_index(self, port: int) -> dict[str, list[int]]:
+        """domain → positions in the cached vhost list of ``port`` (built once per port)."""
+        key = -port - 1
+        if key not in self.domain_index:
+            index: dict[str, list[int]] = {}
+            for i, vh in enumerate(self.cache[port]):
+                for d in vh.vhost.domains:
+                    index.setdefault(d, []).append(i)
+            self.domain_index[key] = index
+        return self.domain_index[key]
+
     # -- one route configuration -----------------------------------------------------------------
     def build(self, name: str) -> Built:
         port, sniff, parsed = extract_listener_port(name)
@@ -505,11 +517,12 @@ class _RouteBuilder:
             return Built(rc, {"": prov.default("unknown route name: empty configuration")})
         vhosts: list[_VHost] | None = None
         if sniff and port != 0 and port in self.cache:
-            vhosts = _sniffed(copy.deepcopy(self.cache[port]), name)
+            vhosts = _sniffed(self.cache[port], name, self._domain_index(port))
         if vhosts is None:
             vhosts = self._virtual_hosts(name, port)
             if port > 0:
-                self.cache[port] = copy.deepcopy(vhosts)
+                # Cached vhosts are never mutated: _sniffed copies the one it changes.
+                self.cache[port] = list(vhosts)
             if sniff:
                 vhosts = _sniffed(vhosts, name)
         vhosts.sort(key=lambda v: v.vhost.name)
@@ -526,15 +539,23 @@ class _RouteBuilder:
         return built
 
 
-def _sniffed(vhosts: list[_VHost], route_name: str) -> list[_VHost]:
+def _sniffed(vhosts: list[_VHost], route_name: str,
+             index: dict[str, list[int]] | None = None) -> list[_VHost]:
     """`getVirtualHostsForSniffedServicePort`: the vhost for ``host:port``, domains → ``*``."""
     host = route_name.rsplit(":", 1)[0]
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    out = [vh for vh in vhosts if any(d in (route_name, host) for d in vh.vhost.domains)]
+    if index is not None:
+        hits = sorted(set(index.get(route_name, []) + index.get(host, [])))
+        out = [vhosts[i] for i in hits]
+    else:
+        out = [vh for vh in vhosts if any(d in (route_name, host) for d in vh.vhost.domains)]
     if len(out) == 1:
-        del out[0].vhost.domains[:]
-        out[0].vhost.domains.append("*")
+        copy_ = type(out[0].vhost)()
+        copy_.CopyFrom(out[0].vhost)
+        del copy_.domains[:]
+        copy_.domains.append("*")
+        out = [_VHost(copy_, dict(out[0].origins))]
     return out
 
 

@@ -61,10 +61,13 @@ class Resource:
     body: dict[str, Any]
     doc: RawDocument
     creation: str = ""  # metadata.creationTimestamp, "" when absent
+    _ref: ResourceRef | None = None
 
     @property
     def ref(self) -> ResourceRef:
-        return ResourceRef(self.kind, self.namespace, self.name, self.group)
+        if self._ref is None:
+            self._ref = ResourceRef(self.kind, self.namespace, self.name, self.group)
+        return self._ref
 
     @property
     def spec(self) -> dict[str, Any]:
