@@ -71,6 +71,15 @@ CODES: dict[str, Code] = {
         _c("ML0301", W, "Service {name}: targetPort {port!r} is not a port of pod {pod}; "
            "the endpoint is left out", title="named targetPort unresolved"),
         _c("ML0302", I, "{message}", title="model note"),
+        # ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
+        # message after the field is the webhook's own wording; an error leaves the resource out,
+        # a warning (what kubectl prints as "Warning:") keeps it.
+        _c("ML0401", E, "{field}: {message}", title="rejected by istiod's validating webhook"),
+        _c("ML0402", W, "{field}: {message}", title="istiod's validating webhook warns"),
+        _c("ML0403", W, "{field}: {explanation}",
+           title="a number or boolean read the YAML 1.1 way (as kubectl reads it)"),
+        _c("ML0404", W, "{message} (rejected at admission; kept because admission is off)",
+           title="admission error with admission off"),
         # ML1xxx: meshlens analyze (analyzers in meshlens.analyze). ML10xx-ML11xx mirror istioctl
         # analyze: same check, same message text, same level, with its IST code. ML12xx are
         # meshlens's own checks; most are proven from the compiled xDS.
@@ -144,22 +153,22 @@ CODES: dict[str, Code] = {
            istio="IST0123", title="several injection labels"),
         _c("ML1201", E, "{dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers "
            "503 NC (NoClusterFound)", title="route to a cluster the proxy does not have"),
-        _c("ML1202", E, "cluster {cluster} exists but its endpoint list is empty: {reason}; a "
-           "request routed to subset {subset} fails with 503 UH (no healthy upstream)",
+        _c("ML1202", E, "{clusters} empty: {reason}; a request routed to subset {subset} fails "
+           "with 503 UH (no healthy upstream)",
            title="subset cluster without endpoints"),
-        _c("ML1203", W, "cluster {cluster} exists but its endpoint list is empty: {reason}; a "
-           "request to {host}:{port} fails with 503 UH (no healthy upstream)",
+        _c("ML1203", W, "{clusters} empty: {reason}; a request to {host}:{port} fails with 503 UH "
+           "(no healthy upstream)",
            title="service without endpoints"),
         _c("ML1204", W, "subset {subset} is not used by any VirtualService route: its "
            "trafficPolicy ({blocks}) never applies; traffic to {host} goes to the service's "
            "default cluster", title="unused subset with a traffic policy"),
         _c("ML1205", I, "subset {subset} is not used by any VirtualService route: no traffic "
            "reaches its cluster(s)", title="unused subset"),
-        _c("ML1210", W, "portLevelSettings[{index}] for port {port} replaces the destination-level "
-           "{block} whole, so {lost} {verb} not inherited on {clusters}: {consequence}",
-           title="port-level settings drop destination-level settings"),
-        _c("ML1211", W, "subset {subset}'s {block} replaces the {parent} {block} whole, so {lost} "
-           "{verb} not inherited on {clusters}: {consequence}",
+        _c("ML1210", W, "{entry} for port {port} {how}, so {lost} {verb} not inherited on "
+           "{clusters}: {consequence}",
+           title="port-level settings drop inherited settings"),
+        _c("ML1211", W, "{entry} {how}, so {lost} {verb} not inherited on {clusters}: "
+           "{consequence}",
            title="subset settings drop inherited settings"),
         _c("ML1212", W, "portLevelSettings[{index}] is for port {port}, which is not a port of "
            "{service} (ports: {ports}){hint}: the entry never matches and the destination-level "
@@ -187,12 +196,12 @@ CODES: dict[str, Code] = {
            "{limit} is {value}: when the upstream fails, each request is sent up to {attempts} "
            "times ({retries}) and retries alone can fill {limit}, so new requests fail with "
            "503 UO (upstream overflow)", title="retries that multiply load"),
-        _c("ML1250", E, "cluster {cluster} sends plaintext ({why}) to {endpoints}, whose "
-           "PeerAuthentication is STRICT on port {port}: the server sidecar has no plaintext "
-           "filter chain (server-side NR) and closes the connection: 503 UC/UF",
+        _c("ML1250", E, "cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication "
+           "is STRICT on port {port}: the server sidecar accepts only Istio mTLS there (no filter "
+           "chain matches: server-side NR) and closes the connection: 503 UC/UF",
            title="plaintext toward STRICT mTLS"),
-        _c("ML1251", E, "cluster {cluster} sends Istio mTLS ({why}) to {endpoints}, which {server}: "
-           "the TLS handshake fails: 503 UF (upstream connection failure)",
+        _c("ML1251", E, "cluster {cluster} sends Istio mTLS ({why}) to the pods of {endpoints}, "
+           "which {server}: the TLS handshake fails: 503 UF (upstream connection failure)",
            title="ISTIO_MUTUAL toward a plaintext server"),
         _c("ML1252", W, "tls.credentialName {credential} without workloadSelector is only read by "
            "gateways: sidecars send plaintext on {clusters} (mode {mode} is not applied)",

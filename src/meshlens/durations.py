@@ -5,6 +5,7 @@ Layer: L0 (leaf). Imports: stdlib only.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -13,6 +14,21 @@ _UNITS = {"ns": Decimal(1), "us": Decimal(1_000), "µs": Decimal(1_000), "μs": 
           "h": Decimal(3_600_000_000_000)}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 MAX_NANOS = 315_576_000_000 * 10**9  # protobuf Duration's range
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> int | None:
+    if text == "0":
+        return 0
+    pos, total = 0, Decimal(0)
+    while pos < len(text):
+        m = _PART.match(text, pos)
+        if not m:
+            return None
+        total += Decimal(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    nanos = int(total)
+    return nanos if nanos <= MAX_NANOS else None
 
 
 def parse_duration(text: object) -> int | None:
@@ -26,17 +42,7 @@ def parse_duration(text: object) -> int | None:
     """
     if not isinstance(text, str) or not text or len(text) > 64:
         return None
-    if text == "0":
-        return 0
-    pos, total = 0, Decimal(0)
-    while pos < len(text):
-        m = _PART.match(text, pos)
-        if not m:
-            return None
-        total += Decimal(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    nanos = int(total)
-    return nanos if nanos <= MAX_NANOS else None
+    return _parse(text)
 
 
 def split(nanos: int) -> tuple[int, int]:

@@ -9,7 +9,6 @@ sidecar's dump and meshlens's are interchangeable for every tool that reads one.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
@@ -126,10 +125,29 @@ def _normalize(value: Any, key: str = "", parent: str = "") -> Any:
 
 
 def to_dict(message: Any) -> dict[str, Any]:
-    """protobuf JSON mapping with Envoy's snake_case field names, deterministic map order."""
+    """protobuf JSON mapping with Envoy's snake_case field names, deterministic map order.
+
+    Built by :mod:`meshlens.jsonpb` (sorted map/Struct keys, whole floats as integers, one
+    conversion per distinct packed Any); :func:`to_dict_reference` is the slow path through
+    protobuf's own ``json_format`` that tests compare it with.
+    """
+    from meshlens.jsonpb import to_json_obj
+
+    out: dict[str, Any] = to_json_obj(message)
+    return out
+
+
+def to_dict_reference(message: Any) -> dict[str, Any]:
     out: dict[str, Any] = _normalize(json_format.MessageToDict(message, preserving_proto_field_name=True))
     return out
 
 
-def config_dump_json(result: CompileResult, *, include_eds: bool = True, indent: int | None = 2) -> str:
-    return json.dumps(to_dict(config_dump(result, include_eds=include_eds)), indent=indent)
+def dumps(data: Any) -> str:
+    """JSON text indented by two spaces, non-ASCII kept (orjson: ~10x faster than json.dumps)."""
+    import orjson
+
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode("utf-8")
+
+
+def config_dump_json(result: CompileResult, *, include_eds: bool = True) -> str:
+    return dumps(to_dict(config_dump(result, include_eds=include_eds)))

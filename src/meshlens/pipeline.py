@@ -37,8 +37,10 @@ def _mesh_config(path: str | None) -> tuple[MeshConfig, list[LoadError]]:
     return MeshConfig.from_document(doc), errors
 
 
-def build(loaded: LoadResult, mesh_config: MeshConfig | None = None) -> Loaded:
-    decoded = decode_documents(loaded.documents)
+def build(loaded: LoadResult, mesh_config: MeshConfig | None = None, *,
+          admission: bool = True) -> Loaded:
+    """``admission=False``: a mesh without istiod's validating webhook (see decode_documents)."""
+    decoded = decode_documents(loaded.documents, admission=admission)
     mesh = build_mesh(decoded.resources, mesh_config)
     diags = sorted(loaded.diagnostics + decoded.diagnostics + mesh.diagnostics, key=sort_key)
     return Loaded(mesh, diags, list(loaded.errors))
@@ -52,8 +54,9 @@ def load(paths: list[str], *, mesh_config: str | None = None, limits: Limits = L
     return out
 
 
-def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | None = None) -> Loaded:
-    return build(load_text(text, name), mesh_config)
+def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | None = None,
+                admission: bool = True) -> Loaded:
+    return build(load_text(text, name), mesh_config, admission=admission)
 
 
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
@@ -73,9 +76,11 @@ def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
 
 
 def compile_string(text: str, proxy: str, *, mesh_config: MeshConfig | None = None,
-                   options: CompileOptions | None = None, name: str = "<string>") -> CompileResult:
+                   options: CompileOptions | None = None, name: str = "<string>",
+                   admission: bool = True) -> CompileResult:
     """Compile manifests given as one YAML string (tests and examples)."""
-    return compile_for(load_string(text, name, mesh_config=mesh_config), proxy, options=options)
+    loaded = load_string(text, name, mesh_config=mesh_config, admission=admission)
+    return compile_for(loaded, proxy, options=options)
 
 
 def server_compiler(loaded: Loaded, options: CompileOptions | None = None):  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ runner turns an escaped exception into an ``ML1001`` finding anyway.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,8 @@ class Metadata:
 
     ``yields_to``: codes of other analyzers that explain the same place better; a finding of
     this analyzer is dropped when one of those codes was reported on the same resource field.
+    ``supersedes``: codes of input diagnostics (ML0xxx) that this analyzer's findings replace
+    on the same resource field (e.g. a webhook warning that a finding explains in Envoy terms).
     """
 
     name: str
@@ -41,6 +42,7 @@ class Metadata:
     codes: tuple[str, ...]
     compiled: bool = False
     yields_to: tuple[str, ...] = ()
+    supersedes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,11 @@ class Context:
 
     loaded: Loaded
     proxies: tuple[str, ...] = ()
+    #: representative proxy → the proxies whose outbound view it stands for
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _compiled: list[tuple[str, CompileResult]] | None = None
+    #: proxies whose compile failed (a meshlens bug): reported once each as ML1001
+    compile_errors: list[tuple[str, str]] = field(default_factory=list)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -120,6 +126,10 @@ class Context:
 
     def of_kind(self, *kinds: str) -> list[Resource]:
         return [r for r in self.loaded.mesh.resources if r.kind in kinds]
+
+    def members(self, proxy: str) -> tuple[str, ...]:
+        """The proxies a compiled representative stands for (itself when not grouped)."""
+        return self.groups.get(proxy, (proxy,))
 
     def memo(self, key: str, build: Callable[[], Any]) -> Any:
         """Compute a shared index once per run (analyzers stay independent modules)."""
@@ -136,6 +146,8 @@ class Context:
                     out.append((ref, compile_for(self.loaded, ref)))
                 except MeshlensError:
                     continue  # an unknown --proxy is reported by the CLI before analysis
+                except Exception as exc:  # a compiler bug: analyze the other proxies
+                    self.compile_errors.append((ref, f"{type(exc).__name__}: {exc}"))
             self._compiled = out
         return self._compiled
 
@@ -187,9 +199,6 @@ def selector_string(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
 
 
-_FQDN = re.compile(r"^(.+)\.(.+)\.svc\.cluster\.local$")
-
-
 def short_list(items: list[str], limit: int = 3) -> str:
     """``a, b, c`` or ``a, b, c and 2 more``.
 
@@ -200,6 +209,19 @@ def short_list(items: list[str], limit: int = 3) -> str:
     if len(items) <= limit:
         return ", ".join(items)
     return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+
+
+def dotted(path: FieldPath) -> str:
+    """A field path as users write it, without the leading ``spec``.
+
+    Example:
+        >>> dotted(("spec", "trafficPolicy", "portLevelSettings", 0, "connectionPool"))
+        'trafficPolicy.portLevelSettings[0].connectionPool'
+    """
+    out = ""
+    for part in path[1:] if path[:1] == ("spec",) else path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def iter_dicts(value: Any) -> Iterator[dict[str, Any]]:

@@ -29,8 +29,9 @@ FIXES: dict[str, Fix] = {
                         "existing subset."),
     "ML1104": Fix("", "Give this gateway route the subset too, or drop the subsets from the mesh "
                       "VirtualService if they are not needed."),
-    "ML1105": Fix("", "Merge the VirtualServices for {host} into one; sidecars use only one of them "
-                      "(the oldest in import order)."),
+    "ML1105": Fix("", "Merge the VirtualServices for {host} into one: a sidecar applies only one "
+                      "of them (the first in import order, usually the oldest: {winner}) and "
+                      "drops the routes of the others."),
     "ML1106": Fix("", "Reorder the rules (a rule without match must be last) or remove this one."),
     "ML1107": Fix("", "Remove the duplicate match or make it more specific than the earlier one."),
     "ML1108": Fix("", "Reference the Kubernetes Gateway through an HTTPRoute, not its generated "
@@ -65,11 +66,12 @@ FIXES: dict[str, Fix] = {
     "ML1204": Fix("", "Route to subset {subset} from a VirtualService, or move its trafficPolicy "
                       "to the destination level."),
     "ML1205": Fix("", "Route to subset {subset} from a VirtualService, or remove it."),
-    "ML1210": Fix("", "Repeat {lost} in portLevelSettings[{index}].{block} (a port-level entry "
-                      "inherits nothing), or drop the port-level {block}."),
-    "ML1211": Fix("", "Repeat {lost} in subset {subset}'s {block}: a subset block replaces the "
-                      "inherited block as a whole."),
-    "ML1212": Fix("", "Set portLevelSettings[{index}].port.number to the Service port{target_hint}, "
+    "ML1210": Fix("", "Repeat {lost} in {target} (a port-level entry inherits nothing from the "
+                      "level above), or remove the port-level {block} if it is not needed."),
+    "ML1211": Fix("", "Repeat {lost} in {target}: a subset block replaces the inherited block "
+                      "as a whole (no field-level merge)."),
+    "ML1212": Fix("", "Set portLevelSettings[{index}].port.number to the Service port"
+                      "{target_hint}, "
                       "not the targetPort."),
     "ML1220": Fix("", "{fix}"),
     "ML1221": Fix("", "Replace consecutiveErrors with consecutive5xxErrors (or "
@@ -78,8 +80,8 @@ FIXES: dict[str, Fix] = {
                       "remove outlierDetection if ejection is not wanted."),
     "ML1231": Fix("UH", "Lower maxEjectionPercent below 100%, or set minHealthPercent (e.g. 50) so "
                         "Envoy routes to all endpoints in panic instead of failing."),
-    "ML1240": Fix("UO", "Raise {field} above {attempts}, or lower retries.attempts on the routes "
-                        "to this service."),
+    "ML1240": Fix("UO", "Raise {field} to at least {attempts} (and to the concurrency you expect), "
+                        "or lower retries.attempts on the routes to this service."),
     "ML1241": Fix("UO", "Set connectionPool.http.maxRetries to a fraction of {field} (or use "
                         "trafficPolicy.retryBudget), or lower retries.attempts."),
     "ML1250": Fix("UC", "{fix}"),

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze._istio import (Destination, Entry, destination_host, full_name,
-                                     mirror_destinations, route_destinations, service_entry_hosts,
-                                     to_fqdn)
+from meshlens.analyze._istio import (
+    Destination,
+    Entry,
+    destination_host,
+    full_name,
+    mirror_destinations,
+    route_destinations,
+    service_entry_hosts,
+    to_fqdn,
+)
 from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, gov
 from meshlens.resources import Resource
 
@@ -36,6 +43,12 @@ def _hint(vs: Resource, host: str, entries: dict[tuple[str, str], Entry]) -> str
                     f"namespace {parts[1]}).")
     if not host:
         return "Set destination.host: this destination has no host."
+    fqdn = to_fqdn(vs.namespace, host)
+    scopes = sorted(scope for scope, h in entries if h == fqdn)
+    if scopes:
+        return (f"{fqdn} exists but is not exported to namespace {vs.namespace} (visible to: "
+                f"{', '.join(scopes)}); export it (exportTo / networking.istio.io/exportTo) or "
+                "route elsewhere.")
     return (f"Create a Service or ServiceEntry for {to_fqdn(vs.namespace, host)}, or fix the host "
             "name (a short name is qualified with the VirtualService's namespace).")
 

@@ -8,7 +8,6 @@ Thin on purpose (httpx's `_main.py`): no business logic lives here. Machine outp
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib import resources as pkg_resources
 from typing import Annotated, Any
@@ -17,11 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from meshlens.cli.analyze import analyze_cmd
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
 from meshlens.cli.explain import explain_app
+from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
+from meshlens.loader import Limits
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
@@ -32,9 +34,16 @@ def _emit(data: Any, output: Output) -> None:
     if output == Output.yaml:
         import yaml
 
-        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, width=1000))
+        class _NoAliases(yaml.SafeDumper):
+            # to_dict shares identical sub-dicts; YAML must spell each one out.
+            def ignore_aliases(self, data: Any) -> bool:
+                return True
+
+        sys.stdout.write(yaml.dump(data, Dumper=_NoAliases, sort_keys=False, width=1000))
     else:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        from meshlens.emit import dumps
+
+        sys.stdout.write(dumps(data) + "\n")
 
 
 @app.command("compile")
@@ -45,11 +54,29 @@ def compile_cmd(
     output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
     mesh_config: MeshConfigOpt = None,
     strict: Strict = False,
+    max_file_bytes: Annotated[int, typer.Option(
+        "--max-file-bytes", min=1, help="Reject input files larger than this.")
+    ] = Limits().max_file_bytes,
+    max_documents: Annotated[int, typer.Option(
+        "--max-documents", min=1, help="Reject input with more YAML documents than this.")
+    ] = Limits().max_documents,
+    max_depth: Annotated[int, typer.Option(
+        "--max-depth", min=1, help="Reject documents that nest deeper than this.")
+    ] = Limits().max_depth,
+    max_scalar_bytes: Annotated[int, typer.Option(
+        "--max-scalar-bytes", min=1, help="Reject documents with a longer string than this.")
+    ] = Limits().max_scalar_bytes,
+    max_alias_nodes: Annotated[int, typer.Option(
+        "--max-alias-nodes", min=0,
+        help="Reject documents whose YAML aliases expand to more extra nodes than this.")
+    ] = Limits().max_alias_nodes,
 ) -> None:
     """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
 
-    result = compile_files(filename, proxy, namespace, mesh_config, strict)
+    limits = Limits(max_file_bytes=max_file_bytes, max_documents=max_documents, max_depth=max_depth,
+                    max_scalar_bytes=max_scalar_bytes, max_alias_nodes=max_alias_nodes)
+    result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits)
     _emit(to_dict(config_dump(result)), output)
 
 
@@ -132,7 +159,9 @@ def demo_cmd(
 
 
 app.add_typer(explain_app, name="explain")
+app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
+app.command("analyze")(analyze_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")
@@ -140,6 +169,11 @@ app.add_typer(proxy_config_app, name="pc", hidden=True)
 
 
 def main() -> None:
+    from meshlens.cli.common import quiet_gc
+
+    if len(sys.argv) > 1 and sys.argv[1] in ("compile", "demo", "trace", "explain", "proxy-config",
+                                              "pc", "analyze"):
+        quiet_gc()
     try:
         app()
     except MeshlensError as exc:

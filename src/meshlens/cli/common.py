@@ -45,13 +45,17 @@ def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool, qu
 
 
 def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-                  strict: bool = False) -> Any:
-    """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input)."""
+                  strict: bool = False, *, limits: Any = None) -> Any:
+    """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
+
+    ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
+    """
+    from meshlens.loader import Limits
     from meshlens.pipeline import compile_for, load
 
     if not files:
         fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
-    loaded = load(files, mesh_config=mesh_config)
+    loaded = load(files, mesh_config=mesh_config, limits=limits or Limits())
     report(loaded.diagnostics, loaded.errors, strict=strict)
     try:
         result = compile_for(loaded, proxy, namespace=namespace)
@@ -60,3 +64,11 @@ def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_conf
     for d in result.diagnostics:
         err.print(d.format(), markup=False)
     return result
+
+
+def quiet_gc() -> None:
+    """One-shot commands build large acyclic trees: the cyclic GC only costs time there."""
+    import gc
+
+    gc.freeze()
+    gc.disable()

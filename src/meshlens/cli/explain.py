@@ -39,43 +39,23 @@ def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: s
         sys.stdout.write(render_text(e))
 
 
-@explain_app.command("cluster")
-def cluster_cmd(
-    name: Annotated[str, typer.Argument(help="Cluster name, e.g. 'outbound|80|v1|host'")],
-    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
-    filename: Files = [],  # noqa: B006
-    namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None,
-    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
-) -> None:
-    """Every field of one Envoy cluster with its value and origin."""
-    _explain("cluster", name, proxy, filename, namespace, mesh_config, output)
+def _register(kind: str) -> None:
+    def command(
+        name: Annotated[str, typer.Argument(help="Its name, as proxy-config prints it")],
+        proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
+        filename: Files = [],  # noqa: B006
+        namespace: Namespace = None,
+        mesh_config: MeshConfigOpt = None,
+        output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+    ) -> None:
+        _explain(kind, name, proxy, filename, namespace, mesh_config, output)
+
+    command.__doc__ = f"Every field of one Envoy {kind} with its value and origin."
+    explain_app.command(kind)(command)
 
 
-@explain_app.command("listener")
-def listener_cmd(
-    name: Annotated[str, typer.Argument(help="Listener name, e.g. 0.0.0.0_9080 or virtualInbound")],
-    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
-    filename: Files = [],  # noqa: B006
-    namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None,
-    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
-) -> None:
-    """Every field of one Envoy listener with its value and origin."""
-    _explain("listener", name, proxy, filename, namespace, mesh_config, output)
-
-
-@explain_app.command("route")
-def route_cmd(
-    name: Annotated[str, typer.Argument(help="Route configuration name, e.g. 9080")],
-    proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
-    filename: Files = [],  # noqa: B006
-    namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None,
-    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
-) -> None:
-    """Every field of one route configuration with its value and origin."""
-    _explain("route", name, proxy, filename, namespace, mesh_config, output)
+for _kind in ("cluster", "listener", "route"):
+    _register(_kind)
 
 
 @explain_app.command("flag")

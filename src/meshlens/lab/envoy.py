@@ -686,3 +686,32 @@ def _error_text(output: str, config_path: str, log_format: str) -> str:
         if pattern:
             line = re.sub(pattern + "$", "", line)
     return line.strip()
+
+
+def remove_istio_only_extensions(
+    resource: Message, *, where: str, rules: Sequence[ExtensionRule] = ISTIO_ONLY_EXTENSIONS
+) -> tuple[str, ...]:
+    """Apply step 3a alone (the extension table) to one xDS resource, in place.
+
+    The lab serves compiled resources over ADS instead of a static bootstrap, so it needs only
+    this step: EDS, RDS and SDS stay dynamic.
+
+    Args:
+        resource: a Cluster, Listener, RouteConfiguration, ... (``Any`` payloads are rewritten).
+        where: how the changes name the resource, e.g. ``"listener 0.0.0.0_80"``.
+        rules: the Istio-only extension table.
+
+    Returns:
+        One line per removed or replaced filter.
+    """
+    rewriter = _Rewriter(_Sections(bootstrap_pb2.Bootstrap(), {}, {}), rules)
+    rewriter.where = where
+
+    def visit(msg: Message) -> None:
+        for fd in msg.DESCRIPTOR.fields:
+            if _is_repeated(fd) and fd.message_type is not None:
+                if fd.message_type.full_name in _FILTER_TYPES:
+                    rewriter._apply_rules(getattr(msg, fd.name), fd.name)
+
+    _walk(resource, visit)
+    return tuple(rewriter.changes)

@@ -405,10 +405,29 @@ def _selects(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
 
 
-def _pod_endpoints(svc: Service, pods: list[Workload], trust_domain: str,
+class _PodIndex:
+    """Pods by namespace and by (label, value), so selecting pods is not a scan of all pods."""
+
+    def __init__(self, pods: list[Workload]) -> None:
+        self.by_label: dict[tuple[str, str, str], list[int]] = {}
+        self.pods = pods
+        for i, p in enumerate(pods):
+            for k, v in p.labels.items():
+                self.by_label.setdefault((p.namespace, k, v), []).append(i)
+
+    def select(self, namespace: str, selector: dict[str, str] | None) -> list[Workload]:
+        if not selector:
+            return []
+        sets = [self.by_label.get((namespace, k, v), []) for k, v in selector.items()]
+        smallest = min(sets, key=len)
+        return [self.pods[i] for i in smallest if _selects(selector, self.pods[i].labels)]
+
+
+def _pod_endpoints(svc: Service, pods: list[Workload] | _PodIndex, trust_domain: str,
                    diags: list[Diagnostic]) -> list[Endpoint]:
     out: list[Endpoint] = []
-    for pod in pods:
+    candidates = pods.select(svc.namespace, svc.selector) if isinstance(pods, _PodIndex) else pods
+    for pod in candidates:
         if pod.namespace != svc.namespace or not _selects(svc.selector, pod.labels):
             continue
         for sp in svc.ports:
@@ -547,6 +566,7 @@ def build_registry(resources: list[Resource], *, trust_domain: str,
             if svc_name:
                 slices.setdefault((r.namespace, svc_name), []).append(r)
     pods_by_ip = {w.ip: w for w in reg.workloads}
+    pod_index = _PodIndex(reg.workloads)
     for res in kube:
         svc = _kube_service(res, vips, default_service_export)
         reg.services.append(svc)
@@ -554,7 +574,7 @@ def build_registry(resources: list[Resource], *, trust_domain: str,
         if given:
             eps = _slice_endpoints(given, pods_by_ip, trust_domain)
         else:
-            eps = _pod_endpoints(svc, reg.workloads, trust_domain, reg.diagnostics)
+            eps = _pod_endpoints(svc, pod_index, trust_domain, reg.diagnostics)
         reg.endpoints[(svc.hostname, svc.namespace)] = eps
     for res in sorted(ses, key=lambda r: r.order):
         for svc in _service_entry(res, default_service_export):

@@ -157,12 +157,19 @@ class SidecarScope:
     #: ``{"mode": "ALLOW_ANY"|"REGISTRY_ONLY"|"ALLOW_ANY_DYNAMIC_DNS", "egressProxy": {...}?}``
     outbound_traffic_policy: dict[str, Any] = field(default_factory=lambda: {"mode": "ALLOW_ANY"})
     vs_index: VirtualServiceIndex | None = None
+    _by_host: dict[str, Service] | None = None
+    _indexed_len: int = -1
 
     def service(self, hostname: str) -> Service | None:
-        for s in self.services:
-            if s.hostname == hostname:
-                return s
-        return None
+        # Indexed on first use; `services` is complete once the scope is built.
+        index = self._by_host
+        if index is None or self._indexed_len != len(self.services):
+            index = {}
+            for s in self.services:
+                index.setdefault(s.hostname, s)
+            self._by_host = index
+            self._indexed_len = len(self.services)
+        return index.get(hostname)
 
     @property
     def virtual_services(self) -> list[VirtualServiceView]:

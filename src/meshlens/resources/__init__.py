@@ -106,10 +106,19 @@ def _str_map(value: Any) -> dict[str, str] | None:
     return out
 
 
-def decode_documents(docs: Iterable[RawDocument]) -> DecodeResult:
-    """Decode documents into resources; bad ones become diagnostics and are left out."""
+def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> DecodeResult:
+    """Decode documents into resources; bad ones become diagnostics and are left out.
+
+    ``admission`` is what Kubernetes checks beyond the CRD's structural schema: istiod's
+    validating webhook (Helm ``global.configValidation``, on by default), whose errors reject a
+    resource (ML0401) and whose warnings keep it (ML0402), and the API server's object-name rules
+    (ML0106). With ``admission=False`` (a mesh installed without the webhook, or fixtures from
+    Istio's translator tests, which skip validation) those errors are reported as ML0404 warnings
+    and the resource is kept, as istiod would then serve it.
+    """
     from meshlens.resources.k8s import validate_k8s
     from meshlens.resources.schema import validate_spec
+    from meshlens.resources.webhook import validate_metadata, validate_webhook
 
     result = DecodeResult()
     seen: dict[tuple[str, str, str, str], Resource] = {}
@@ -157,15 +166,27 @@ def decode_documents(docs: Iterable[RawDocument]) -> DecodeResult:
                 result.diagnostics.append(report(
                     "ML0103", doc=doc, path=("metadata", key), resource=ref,
                     field=f"metadata.{key}", expected="map of string to string",
-                    got=type(meta.get(key)).__name__))
+                    got=type(meta.get(key)).__name__ + _yaml11_note(doc, ("metadata", key))))
                 bad = True
         if bad:
             continue
-        problems = (validate_k8s(kind, data) if group in ("", "apps", "discovery.k8s.io")
-                    else validate_spec(kind, data.get("spec")))
+        k8s = group in ("", "apps", "discovery.k8s.io")
+        names = validate_metadata(kind, meta, namespaced=namespaced)
+        if not admission:  # kept, as Istio's translator tests (no API server) would keep them
+            result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,
+                                             message=p.message) for p in names)
+            names = []
+        problems = names + (
+            validate_k8s(kind, data) if k8s else validate_spec(kind, data.get("spec")))
         if problems:
             result.diagnostics.extend(_problem(p, doc, ref) for p in problems)
             continue
+        if not k8s:  # istiod's validating webhook: errors reject, warnings keep the resource
+            findings = validate_webhook(kind, data)
+            result.diagnostics.extend(_finding(f, doc, ref, admission) for f in findings)
+            if admission and any(not f.warning for f in findings):
+                continue
+        result.diagnostics.extend(_yaml11_warnings(doc, ref))
         created = meta.get("creationTimestamp")
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
@@ -182,6 +203,38 @@ def decode_documents(docs: Iterable[RawDocument]) -> DecodeResult:
 
 
 def _problem(p: Any, doc: RawDocument, ref: ResourceRef) -> Diagnostic:
-    """Turn a schema Problem into a catalogue diagnostic, keeping the schema's own wording."""
+    """Turn a schema Problem into a catalogue diagnostic, keeping the schema's own wording.
+
+    A wrong type that comes from a YAML 1.1 reading (``on`` read as a boolean, ``0755`` as 493)
+    says so: the loader records those readings on the document's locator.
+    """
     span = doc.locate(p.path)
-    return Diagnostic(p.code, span, p.message, ref, p.path)
+    message = p.message + (_yaml11_note(doc, p.path) if p.code == "ML0103" else "")
+    return Diagnostic(p.code, span, message, ref, p.path)
+
+
+def _yaml11_note(doc: RawDocument, path: FieldPath) -> str:
+    """The explanation of a YAML 1.1 reading under ``path``, in parentheses; empty if none."""
+    readings = getattr(doc.locator, "readings", None) or {}
+    hits = [r for where, r in readings.items() if where[:len(path)] == path]
+    return f" ({hits[0].explain()})" if hits else ""
+
+
+def _finding(f: Any, doc: RawDocument, ref: ResourceRef, admission: bool) -> Diagnostic:
+    from meshlens.resources.schema import render_field
+
+    field = render_field(f.path) or "."
+    if not f.warning and not admission:
+        return report("ML0404", doc=doc, path=f.path, resource=ref, message=f"{field}: {f.message}")
+    return report("ML0402" if f.warning else "ML0401", doc=doc, path=f.path, resource=ref,
+                  field=field, message=f.message)
+
+
+def _yaml11_warnings(doc: RawDocument, ref: ResourceRef) -> list[Diagnostic]:
+    """Integers written the YAML 1.1 way (``0755``, ``0b1``, ``1_000``) in an accepted object."""
+    from meshlens.resources.schema import render_field
+
+    readings = getattr(doc.locator, "readings", None) or {}
+    return [report("ML0403", doc=doc, path=path, resource=ref, field=render_field(path) or ".",
+                   explanation=r.explain())
+            for path, r in readings.items() if r.form != "boolean"]

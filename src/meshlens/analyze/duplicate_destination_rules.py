@@ -1,0 +1,67 @@
+"""Several DestinationRules for one host: istiod merges their subsets but applies only the
+oldest rule's traffic policy, as a whole; a subset defined twice keeps the first definition.
+
+Layer: L6. Imports: analyze.core, model.
+
+Read off the model's DestinationRule index, the same one the compiler uses (istiod's
+`mergeDestinationRule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.model.destination_rules import ConsolidatedRule
+
+METADATA = Metadata(
+    name="meshlens.DuplicateDestinationRuleAnalyzer",
+    description="Several DestinationRules merged for one host: ignored traffic policies and "
+                "subsets",
+    inputs=("DestinationRule",),
+    codes=("ML1270", "ML1271"),
+)
+
+
+def _merged(ctx: Context) -> Iterator[tuple[str, ConsolidatedRule]]:
+    idx = ctx.mesh.destination_rules
+    tables: list[tuple[str, Any]] = [(f"sidecars in namespace {ns}", t)
+                                     for ns, t in idx.namespace_local.items()]
+    tables += [(f"the namespaces it is exported to from {ns}", t) for ns, t in idx.exported.items()]
+    tables.append((f"sidecars in {idx.root_namespace}", idx.root_local))
+    for where, table in tables:
+        for rules in list(table.specific.values()) + list(table.wildcard.values()):
+            for rule in rules:
+                if len(rule.sources) > 1:
+                    yield where, rule
+
+
+def analyze(ctx: Context) -> Iterator[Finding]:
+    seen: set[tuple[Any, ...]] = set()
+    for where, rule in _merged(ctx):
+        names = [f"{r.namespace}/{r.name}" for r in rule.sources]
+        owner = rule.policy.resource if rule.policy is not None else None
+        first = f"{owner.namespace}/{owner.name}" if owner is not None else names[0]
+        for r in rule.sources:
+            if r is owner or not r.spec.get("trafficPolicy"):
+                continue
+            key: tuple[Any, ...] = ("ML1270", r.ref)
+            if key in seen:
+                continue
+            seen.add(key)
+            yield finding("ML1270", r, ("spec", "trafficPolicy"), count=len(names),
+                          host=rule.host, where=where, names=short_list(names), first=first,
+                          fix={"names": short_list([n for n in names if n != first])})
+        for res, subset in rule.duplicate_subsets:
+            idx = next((i for i, s in enumerate(res.spec.get("subsets") or [])
+                        if isinstance(s, dict) and s.get("name") == subset), None)
+            key = ("ML1271", res.ref, subset)
+            if key in seen:
+                continue
+            seen.add(key)
+            defined = rule.subset(subset)
+            by = defined.resource if defined is not None else rule.resource
+            yield finding("ML1271", res, ("spec", "subsets", idx, "name") if idx is not None
+                          else ("spec", "subsets"), subset=subset, host=rule.host,
+                          first=f"DestinationRule {by.namespace}/{by.name}")

@@ -1,0 +1,90 @@
+"""Connection pool limits that overflow under retries (503 UO), and retries that multiply load.
+
+Layer: L6. Imports: analyze.core, analyze._compiled, analyze._routes, compiler.
+
+Proven on compiled config: the retry policy of every route in the proxy's RDS that sends to a
+cluster (Istio adds 2 retries to every route unless the VirtualService says otherwise) against
+that cluster's circuit breakers. Envoy's circuit breakers are per client proxy, so the numbers
+compare one request's attempts with one sidecar's limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshlens.analyze._compiled import MAX_U32, describe_clusters, outbound, value_at
+from meshlens.analyze._routes import RouteRef, http_refs, resource_by_ref
+from meshlens.analyze.core import Context, Finding, Metadata, finding
+
+METADATA = Metadata(
+    name="meshlens.RetryOverflowAnalyzer",
+    description="Circuit breakers below one request's retry attempts, and unbounded retries",
+    inputs=("DestinationRule", "VirtualService"),
+    codes=("ML1240", "ML1241"),
+    compiled=True,
+)
+
+LIMITS = (("max_requests", "http2MaxRequests"), ("max_pending_requests", "http1MaxPendingRequests"),
+          ("max_connections", "maxConnections"))
+
+
+def _retries_text(ref: RouteRef) -> str:
+    n = ref.retries
+    if ref.resource is None:
+        return f"{n} retries on the default route: Istio's default retry policy"
+    explicit = value_at(ref.resource, ref.path[:3] + ("retries",)) is not None \
+        if len(ref.path) >= 3 else False
+    how = "" if explicit else ": Istio's default retry policy"
+    return f"{n} retries on {ref.rule}{how}"
+
+
+def analyze(ctx: Context) -> Iterator[Finding]:
+    hits: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for _, result in ctx.compiled():
+        worst: dict[str, RouteRef] = {}
+        for ref in http_refs(ctx, result):
+            if ref.mirror or ref.retries <= 0:
+                continue
+            if ref.cluster not in worst or ref.retries > worst[ref.cluster].retries:
+                worst[ref.cluster] = ref
+        for bc in outbound(result):
+            c = bc.cluster
+            worst_ref = worst.get(c.name)
+            if worst_ref is None or not c.circuit_breakers.thresholds:
+                continue
+            th = c.circuit_breakers.thresholds[0]
+            fields = result.provenance.of("cluster", c.name)
+            ref = worst_ref
+            attempts = 1 + ref.retries
+            user_limits = []
+            for envoy, yaml_name in LIMITS:
+                o = fields.get(f"circuit_breakers.thresholds[0].{envoy}")
+                value = getattr(th, envoy).value
+                if o is None or o.resource is None or value >= MAX_U32:
+                    continue
+                user_limits.append((envoy, yaml_name, value, o))
+                if value < attempts:
+                    key: tuple[Any, ...] = ("ML1240", o.resource, o.field)
+                    hit = hits.setdefault(key, {"origin": o, "clusters": [], "args": {
+                        "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
+                        "retries": _retries_text(ref), "field": yaml_name}})
+                    hit["clusters"].append(c.name)
+            retries_origin = fields.get("circuit_breakers.thresholds[0].max_retries")
+            unbounded = th.max_retries.value >= MAX_U32 and (
+                retries_origin is None or retries_origin.resource is None)
+            limits = [u for u in user_limits if u[0] != "max_connections"]
+            if unbounded and limits and not any(u[2] < attempts for u in user_limits):
+                envoy, yaml_name, value, o = limits[0]
+                key = ("ML1241", o.resource, o.field)
+                hit = hits.setdefault(key, {"origin": o, "clusters": [], "args": {
+                    "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
+                    "retries": _retries_text(ref), "field": yaml_name}})
+                hit["clusters"].append(c.name)
+    for (code, _, _), hit in hits.items():
+        o = hit["origin"]
+        args = dict(hit["args"])
+        yaml_name = args.pop("field")
+        yield finding(code, resource_by_ref(ctx, o.resource), o.field, span=o.span,
+                      cluster=describe_clusters(hit["clusters"]), fix={"field": yaml_name},
+                      **args)

@@ -1,0 +1,148 @@
+"""Routes that send to a cluster the proxy does not have: 503 NC (NoClusterFound).
+
+Layer: L6. Imports: analyze.core, analyze._routes, compiler, model.
+
+Proven on the compiled config of each proxy: a route in its RDS (or a TCP/TLS VirtualService
+rule) names ``outbound|PORT|SUBSET|HOST`` and that cluster is not in its CDS. The reason is then
+looked up in the model: the host does not exist, is not exported to the proxy's namespace, is
+outside its Sidecar's egress, has no such port, or the subset is not defined by a DestinationRule
+the proxy can see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from meshlens.analyze._routes import cluster_exists, http_refs, tcp_refs
+from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.compiler import CompileResult
+from meshlens.compiler.names import parse_cluster_name
+from meshlens.model.destination_rules import choose, resolve_short_name
+from meshlens.model.scope import egress_allows, exported_to
+from meshlens.resources import Resource
+from meshlens.source import FieldPath
+
+METADATA = Metadata(
+    name="meshlens.RouteNoClusterAnalyzer",
+    description="Routes (from each proxy's point of view) to clusters the proxy does not have",
+    inputs=("VirtualService", "DestinationRule", "Service", "ServiceEntry", "Sidecar"),
+    codes=("ML1201",),
+    compiled=True,
+    yields_to=("ML1101", "ML1103"),
+)
+
+
+def _defining_rules(ctx: Context, host: str, subset: str) -> list[Resource]:
+    out = []
+    for dr in ctx.of_kind("DestinationRule"):
+        if resolve_short_name(str(dr.spec.get("host", "")), dr.namespace) != host:
+            continue
+        for s in dr.spec.get("subsets") or []:
+            if isinstance(s, dict) and s.get("name") == subset:
+                out.append(dr)
+    return out
+
+
+def diagnose(ctx: Context, result: CompileResult, cluster: str) -> tuple[str, str]:
+    """Why ``cluster`` is missing for this proxy, and what to do about it."""
+    key = parse_cluster_name(cluster)
+    if key is None:
+        return "it is not a service cluster", "Route to a Service or ServiceEntry host."
+    ns = result.proxy.namespace
+    services = ctx.mesh.registry.by_host.get(key.host, [])
+    if not services:
+        return (f"no Service or ServiceEntry has host {key.host}",
+                "Create the Service/ServiceEntry, or fix the destination host (a dotted short "
+                "name is not expanded).")
+    visible = [s for s in services if exported_to(s.export_to, s.namespace, ns)]
+    if not visible:
+        s = services[0]
+        return (f"{s.resource.kind} {s.namespace}/{s.resource.name} is not exported to their "
+                f"namespace (exportTo {', '.join(sorted(s.export_to))})",
+                "Export it to the clients' namespaces (exportTo, or the "
+                "networking.istio.io/exportTo annotation of a Service).")
+    svc = result.scope.service(key.host)
+    sidecar = result.scope.sidecar
+    if svc is None:
+        name = f"Sidecar {sidecar.namespace}/{sidecar.name}" if sidecar is not None else "scope"
+        listener_ports = sorted({e.port for e in getattr(result.scope, "egress_listeners", [])
+                                 if e.port})
+        allowed = egress_allows(result.scope.egress, ns, visible[0].namespace, key.host)
+        if sidecar is not None and allowed and listener_ports:
+            ports = ", ".join(str(p.port) for p in visible[0].ports)
+            return (f"the proxy's {name} imports services only on its egress port(s) "
+                    f"{', '.join(map(str, listener_ports))}, and {key.host} has port(s) {ports}",
+                    f"Add an egress listener for port {key.port or ports} (or one without a port) "
+                    "to the Sidecar.")
+        return (f"the proxy's {name} does not import {key.host}",
+                f"Add {visible[0].namespace}/{key.host} to the Sidecar's egress hosts.")
+    if key.port and svc.port(key.port) is None:
+        full = next((s for s in visible if s.port(key.port) is not None), None)
+        ports = ", ".join(str(p.port) for p in (full or visible[0]).ports)
+        if full is not None and sidecar is not None:
+            imported = ", ".join(str(p.port) for p in svc.ports)
+            return (f"Sidecar {sidecar.namespace}/{sidecar.name} imports {key.host} only on "
+                    f"port(s) {imported}",
+                    f"Import port {key.port} in the Sidecar's egress, or route to an imported "
+                    "port.")
+        return (f"{key.host} has no port {key.port} (ports: {ports})",
+                "Set destination.port.number to a Service port (not the targetPort).")
+    if key.subset:
+        rules = ctx.mesh.destination_rules.lookup(ns, key.host, svc.namespace)
+        rule = choose(rules, outbound=True, proxy_ns=ns, proxy_labels=result.proxy.labels)
+        if rule is None or rule.subset(key.subset) is None:
+            defining = _defining_rules(ctx, key.host, key.subset)
+            if defining:
+                dr = defining[0]
+                root = ctx.mesh.mesh_config.root_namespace
+                order = ", ".join(dict.fromkeys([ns, svc.namespace, root]))
+                used = f"; the proxy uses DestinationRule {rule.resource.namespace}/" \
+                       f"{rule.resource.name}" if rule is not None else ""
+                return (f"subset {key.subset} is defined by DestinationRule "
+                        f"{dr.namespace}/{dr.name}, which does not apply to them (istiod looks "
+                        f"for DestinationRules in namespaces {order}, first match wins){used}",
+                        f"Define subset {key.subset} in the DestinationRule that applies: in "
+                        f"the client's namespace, or in the service's ({svc.namespace}) "
+                        "exported to it.")
+            return (f"no DestinationRule defines subset {key.subset} for {key.host}",
+                    f"Define subset {key.subset} in a DestinationRule for {key.host}.")
+    if svc.resolution in ("DNSLB", "DNSRoundRobinLB"):
+        return ("the DNS service has no endpoints for it, so istiod sends no cluster",
+                "Give the ServiceEntry endpoints (or let it resolve its own hosts).")
+    return ("istiod does not generate it for this proxy", "Check the destination's host, port "
+            "and subset against the Service and DestinationRule.")
+
+
+def _dest(cluster: str, mirror: bool) -> str:
+    key = parse_cluster_name(cluster)
+    what = "mirror to" if mirror else "route to"
+    if key is None:
+        return f"{what} {cluster}"
+    parts = [key.host]
+    if key.subset:
+        parts.append(f"subset {key.subset}")
+    if key.port:
+        parts.append(f"port {key.port}")
+    return f"{what} {parts[0]}" + (f" ({', '.join(parts[1:])})" if parts[1:] else "")
+
+
+def analyze(ctx: Context) -> Iterator[Finding]:
+    found: dict[tuple[object, FieldPath, str],
+                tuple[Resource, str, str, str, bool, dict[str, None]]] = {}
+    for proxy, result in ctx.compiled():
+        names = {c.name for c in result.clusters}
+        reasons: dict[str, tuple[str, str]] = {}
+        for ref in list(http_refs(ctx, result)) + list(tcp_refs(ctx, result)):
+            if ref.resource is None or cluster_exists(names, ref.cluster):
+                continue
+            why = reasons.get(ref.cluster)
+            if why is None:
+                why = reasons[ref.cluster] = diagnose(ctx, result, ref.cluster)
+            reason, fix = why
+            key = (ref.resource.ref, ref.path, ref.cluster + "\0" + reason)
+            entry = found.setdefault(key, (ref.resource, ref.cluster, reason, fix, ref.mirror, {}))
+            entry[5].update(dict.fromkeys(ctx.members(proxy)))
+    for (_, path, _), (res, cluster, reason, fix, mirror, proxies) in found.items():
+        yield finding("ML1201", res, path, dest=_dest(cluster, mirror), cluster=cluster,
+                      proxies=short_list(sorted(proxies)), reason=reason,
+                      flag="" if mirror else None, fix={"fix": fix})

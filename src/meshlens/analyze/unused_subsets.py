@@ -1,0 +1,61 @@
+"""DestinationRule subsets that no VirtualService route uses: their cluster gets no traffic and
+their traffic policy never applies (the seed: "subset policies only take effect when a route
+sends traffic to the subset").
+
+Layer: L6. Imports: analyze.core, model.
+
+Every VirtualService counts (mesh and gateway routes, delegates merged into their roots), with
+hosts resolved the way istiod resolves them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.model.destination_rules import resolve_short_name
+from meshlens.model.scope import host_matches
+from meshlens.model.virtual_services import index_virtual_services
+
+METADATA = Metadata(
+    name="meshlens.UnusedSubsetAnalyzer",
+    description="DestinationRule subsets that no route sends traffic to",
+    inputs=("DestinationRule", "VirtualService"),
+    codes=("ML1204", "ML1205"),
+)
+
+
+def used_subsets(ctx: Context) -> set[tuple[str, str]]:
+    """(resolved host, subset) of every route and mirror destination of every VirtualService."""
+    index = ctx.memo("compiled.vs_index", lambda: index_virtual_services(
+        ctx.resources, ctx.mesh.mesh_config))
+    out: set[tuple[str, str]] = set()
+    for view in index.views:
+        for section in ("http", "tcp", "tls"):
+            for rule in iter_dicts(view.spec.get(section)):
+                dests = [as_dict(rd.get("destination")) for rd in iter_dicts(rule.get("route"))]
+                dests.append(as_dict(rule.get("mirror")))
+                dests += [as_dict(m.get("destination")) for m in iter_dicts(rule.get("mirrors"))]
+                for d in dests:
+                    if d.get("subset"):
+                        out.add((str(d.get("host", "")), str(d["subset"])))
+    return out
+
+
+def analyze(ctx: Context) -> Iterator[Finding]:
+    used = used_subsets(ctx)
+    for dr in ctx.of_kind("DestinationRule"):
+        host = resolve_short_name(str(dr.spec.get("host", "")), dr.namespace)
+        for i, s in enumerate(dr.spec.get("subsets") or []):
+            if not isinstance(s, dict) or not s.get("name"):
+                continue
+            name = str(s["name"])
+            if any(sub == name and host_matches(host, h) for h, sub in used):
+                continue
+            tp = as_dict(s.get("trafficPolicy"))
+            if tp:
+                blocks = ", ".join(k for k in tp if tp[k] is not None)
+                yield finding("ML1204", dr, ("spec", "subsets", i, "name"), subset=name,
+                              blocks=blocks, host=host)
+            else:
+                yield finding("ML1205", dr, ("spec", "subsets", i, "name"), subset=name)

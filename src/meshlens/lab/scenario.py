@@ -1,0 +1,287 @@
+"""Scenario files: manifests, workload behaviour, steps that send traffic and expectations.
+
+Layer: L7 (lab). Imports: pipeline, lab.runner, lab.report, errors; PyYAML.
+
+Format (keys of issue 7, extended)::
+
+    title: "UH when a subset selects no pod"     # optional
+    claim: {id: C6, text: "...", seed: "✅ 실측 확인"}   # optional: a claim of the seed
+    manifests: [path.yaml]          # relative to the scenario file; and/or
+    inline: |                       # YAML text
+      ...
+    mesh_config: mesh.yaml          # optional
+    proxy: client.mesh-demo         # POD[.NS] or deploy/NAME[.NS]
+    sidecars: auto                  # or none: no server sidecars
+    workloads:                      # behaviour by pod labels (namespace optional)
+    - selector: {app: llm-server, version: v2}
+      namespace: mesh-demo
+      respond: {status: 503}        # {latency_ms: 200}, {error_rate: 0.3}, {reset: true}, {down: true}
+    steps:
+    - name: canary header
+      send: {url: "http://llm-server.mesh-demo/", headers: {x-canary: v2}, requests: 50,
+             concurrency: 10}      # or duration: 2.0 (seconds)
+      expect:
+        flags: {UH: ">=0.9"}        # share of requests with that flag ("-": none)
+        status: {"503": ">=0.9"}
+        clusters: {"outbound|80|v2|llm-server.mesh-demo.svc.cluster.local": ">=0.9"}
+        pods: {llm-server-v2-...: ">0"}      # also: endpoints
+        stats:                      # counters of the client sidecar since the lab started
+          "outbound|80||x.svc.cluster.local": {upstream_rq_pending_overflow: ">=1"}
+        nacks: "==0"
+    - set: {selector: {app: x}, respond: {status: 503}}   # change behaviour at run time
+    - sleep: 1.5                                           # seconds (at most 30)
+    - apply: {inline: "..."}        # recompile with these manifests and push; expect nacks
+
+An expectation is ``OP NUMBER`` with OP one of ``>= <= > < == !=`` (a bare number means ``==``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshlens.errors import UsageError
+from meshlens.lab.report import Report
+from meshlens.lab.runner import Behaviour, Lab
+from meshlens.loader import load_mesh_config, load_paths, load_text
+from meshlens.model.mesh import MeshConfig
+from meshlens.pipeline import Loaded, build
+
+_EXPR = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b, "==": lambda a, b: abs(a - b) < 1e-9, "!=": lambda a, b: a != b}
+MAX_SLEEP = 30.0
+
+
+def check(expr: str | float | int, value: float) -> bool:
+    """Does ``value`` satisfy ``expr``?
+
+    Example:
+        >>> check(">=0.9", 0.95), check("==0", 0), check(3, 3.0), check("<0.1", 0.5)
+        (True, True, True, False)
+    """
+    m = _EXPR.match(str(expr))
+    if not m:
+        raise UsageError(f"bad expectation {expr!r}: use e.g. '>=0.9' or '==0'")
+    return _OPS[m.group(1) or "=="](value, float(m.group(2)))
+
+
+@dataclass(slots=True)
+class Scenario:
+    path: Path | None
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read scenario {p}: {exc}") from exc
+        if not isinstance(data, dict) or "proxy" not in data or "steps" not in data:
+            raise UsageError(f"{p}: a scenario is a mapping with at least 'proxy' and 'steps'")
+        return cls(p, data)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else str(self.data.get("name", "scenario"))
+
+    def base(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def loaded(self, spec: dict[str, Any] | None = None) -> Loaded:
+        spec = spec if spec is not None else self.data
+        docs = None
+        paths = [str(self.base() / m) for m in spec.get("manifests") or []]
+        if paths:
+            docs = load_paths(paths)
+        if spec.get("inline"):
+            inline = load_text(str(spec["inline"]), f"{self.name}:inline")
+            if docs is None:
+                docs = inline
+            else:
+                docs.documents += inline.documents
+                docs.diagnostics += inline.diagnostics
+                docs.errors += inline.errors
+        if docs is None:
+            raise UsageError(f"{self.name}: no manifests and no inline YAML")
+        mesh_config = None
+        if self.data.get("mesh_config"):
+            doc, _errors = load_mesh_config(str(self.base() / self.data["mesh_config"]))
+            mesh_config = MeshConfig.from_document(doc)
+        out = build(docs, mesh_config)
+        if out.errors:
+            raise UsageError("; ".join(str(e) for e in out.errors))
+        return out
+
+    def behaviours(self) -> list[Behaviour]:
+        out = []
+        for w in self.data.get("workloads") or []:
+            out.append(_behaviour(w))
+        return out
+
+
+def _behaviour(w: dict[str, Any]) -> Behaviour:
+    if not isinstance(w, dict) or "selector" not in w:
+        raise UsageError(f"a workloads entry needs a selector: {w!r}")
+    return Behaviour(dict(w["selector"]), dict(w.get("respond") or {}), w.get("namespace"),
+                     w.get("sidecar"))
+
+
+@dataclass(slots=True)
+class StepResult:
+    name: str
+    kind: str
+    ok: bool = True
+    counts: dict[str, Any] = field(default_factory=dict)
+    expectations: list[dict[str, Any]] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "ok": self.ok, "counts": self.counts,
+                "expectations": self.expectations, **self.detail}
+
+
+@dataclass(slots=True)
+class ScenarioResult:
+    name: str
+    title: str
+    ok: bool
+    steps: list[StepResult]
+    lab: dict[str, Any]
+    localization: list[tuple[str, int, str]]
+    claim: dict[str, Any] | None = None
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scenario": self.name, "title": self.title, "ok": self.ok, "error": self.error,
+                "claim": self.claim, "steps": [s.to_dict() for s in self.steps],
+                "localization": [{"rule": r, "changes": n, "example": ex}
+                                 for r, n, ex in self.localization],
+                "lab": self.lab}
+
+
+def evaluate(expect: dict[str, Any], report: Report | None, *, stats: dict[str, dict[str, int]],
+             nacks: int) -> list[dict[str, Any]]:
+    """Each expectation with the measured value and whether it holds."""
+    out = []
+    for key, wants in (expect or {}).items():
+        if key == "nacks":
+            out.append({"key": "nacks", "want": wants, "measured": nacks,
+                        "ok": check(wants, nacks)})
+            continue
+        if key == "stats":
+            for cluster, counters in wants.items():
+                for counter, want in counters.items():
+                    value = stats.get(cluster, {}).get(counter, 0)
+                    out.append({"key": f"stats.{cluster}.{counter}", "want": want,
+                                "measured": value, "ok": check(want, value)})
+            continue
+        attr = {"flags": "flags", "status": "status", "clusters": "cluster",
+                "endpoints": "endpoint", "pods": "pod"}.get(key)
+        if attr is None:
+            raise UsageError(f"unknown expectation {key!r}")
+        for value, want in wants.items():
+            share = report.share(attr, str(value)) if report is not None else 0.0
+            out.append({"key": f"{key}.{value}", "want": want, "measured": round(share, 3),
+                        "ok": check(want, share)})
+    return out
+
+
+async def run_scenario(sc: Scenario, *, progress: Callable[[str], None] = lambda s: None,
+                       timeout: float = 20.0) -> ScenarioResult:
+    """Start a lab for the scenario, run its steps, check expectations, stop."""
+    title = str(sc.data.get("title", sc.name))
+    claim = sc.data.get("claim")
+    steps: list[StepResult] = []
+    loaded = sc.loaded()
+    lab = Lab(loaded, str(sc.data["proxy"]), behaviours=sc.behaviours(),
+              sidecars=str(sc.data.get("sidecars", "auto")),
+              max_sidecars=int(sc.data.get("max_sidecars", 8)))
+    try:
+        await asyncio.wait_for(lab.start(timeout=timeout), timeout + 5)
+        for i, step in enumerate(sc.data.get("steps") or []):
+            steps.append(await _run_step(lab, sc, i, step, progress))
+        ok = all(s.ok for s in steps)
+        return ScenarioResult(sc.name, title, ok, steps, lab.describe(), _localization(lab), claim)
+    except Exception as exc:
+        return ScenarioResult(sc.name, title, False, steps, {}, [], claim,
+                              error=f"{type(exc).__name__}: {exc}")
+    finally:
+        await lab.close()
+
+
+def _localization(lab: Lab) -> list[tuple[str, int, str]]:
+    from meshlens.lab.localize import summarize
+
+    return summarize(lab.changes())
+
+
+async def _run_step(lab: Lab, sc: Scenario, i: int, step: dict[str, Any],
+                    progress: Callable[[str], None]) -> StepResult:
+    name = str(step.get("name", f"step {i + 1}"))
+    expect = step.get("expect") or {}
+    if "sleep" in step:
+        await asyncio.sleep(min(float(step["sleep"]), MAX_SLEEP))
+        return StepResult(name, "sleep", detail={"seconds": float(step["sleep"])})
+    if "set" in step:
+        b = _behaviour(step["set"])
+        changed = await lab.set_behaviour(b, replace=bool(step["set"].get("replace")))
+        return StepResult(name, "set", detail={"pods": changed})
+    if "apply" in step:
+        push = await lab.apply(sc.loaded(step["apply"]))
+        result = StepResult(name, "apply", detail={"push": push})
+        result.expectations = evaluate(expect, None, stats={}, nacks=len(push["nacks"]))
+        result.ok = all(e["ok"] for e in result.expectations)
+        return result
+    if "send" not in step:
+        raise UsageError(f"step {name!r}: one of send, set, sleep, apply")
+    send = dict(step["send"])
+    headers = send.get("headers") or {}
+    hdrs = [f"{k}: {v}" for k, v in headers.items()] if isinstance(headers, dict) else list(headers)
+    progress(f"{sc.name}: {name}")
+    nacks_before = len(lab.ads.nacks())
+    report = await lab.send(str(send["url"]), hdrs, requests=send.get("requests"),
+                            duration=send.get("duration"),
+                            concurrency=int(send.get("concurrency", 1)),
+                            timeout=float(send.get("timeout", 10.0)))
+    wanted = list((expect.get("stats") or {}).keys())
+    stats = dict(report.stats)
+    if wanted:
+        assert lab.handle is not None
+        stats.update(await asyncio.to_thread(lab.handle.cluster_stats, wanted))
+    result = StepResult(name, "send")
+    d = report.to_dict()
+    result.counts = {k: d[k] for k in ("requests", "status", "flags", "clusters", "endpoints",
+                                       "pods", "latency_ms", "combinations")}
+    result.counts["stats"] = stats
+    result.expectations = evaluate(expect, report, stats=stats,
+                                   nacks=len(lab.ads.nacks()) - nacks_before)
+    result.ok = all(e["ok"] for e in result.expectations)
+    return result
+
+
+def render_result(res: ScenarioResult) -> str:
+    """Plain text: one line per expectation, a verdict per scenario."""
+    lines = [f"{'PASS' if res.ok else 'FAIL'} {res.name}: {res.title}"]
+    if res.error:
+        lines.append(f"  error: {res.error}")
+    for s in res.steps:
+        if s.kind == "send":
+            flags = ", ".join(f"{k} {v}" for k, v in s.counts.get("flags", {}).items())
+            clusters = ", ".join(f"{k} {v}" for k, v in s.counts.get("clusters", {}).items())
+            lines.append(f"  [{s.name}] {s.counts.get('requests')} requests; status "
+                         f"{s.counts.get('status')}; flags {flags}; clusters {clusters}")
+        elif s.kind == "apply":
+            lines.append(f"  [{s.name}] pushed {s.detail.get('push')}")
+        for e in s.expectations:
+            mark = "ok  " if e["ok"] else "FAIL"
+            lines.append(f"    {mark} {e['key']} {e['want']} (measured {e['measured']})")
+    return "\n".join(lines)
