@@ -21,10 +21,6 @@ from meshlens.simulate import Request, simulate
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "src" / "meshlens" / "examples" / "llm-server.yaml"
 
-SIMULATE_GAP = pytest.mark.xfail(strict=True, reason=(
-    "simulate: a passthrough to a Service VIP on a port the Service does not have is 'ok', but "
-    "kube-proxy has no rule for it: the real connection is refused (UF)"))
-
 #: (mesh, proxy, [(url, headers, marks)])
 CORPUS: list[tuple[str, str, list[tuple[str, list[str], list[object]]]]] = [
     ("seed", "deploy/client.mesh-demo", [
@@ -34,7 +30,7 @@ CORPUS: list[tuple[str, str, list[tuple[str, list[str], list[object]]]]] = [
         ("http://llm-server.mesh-demo.svc.cluster.local/v1/models", [], []),
         ("http://llm-server/", [], []),
         ("http://llm-server.mesh-demo/", ["host: nope.example"], []),
-        ("http://llm-server.mesh-demo:8080/", [], [SIMULATE_GAP]),
+        ("http://llm-server.mesh-demo:8080/", [], []),
     ]),
     ("peerauth", "deploy/client.default", [
         ("http://vault.secure:8200/", [], []),

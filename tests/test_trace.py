@@ -141,3 +141,9 @@ def test_cli_json_and_mermaid() -> None:
     assert m.stdout.startswith("flowchart LR") and "outbound|80|v1" in m.stdout
     bad = run("trace", "deploy/client.mesh-demo", "ftp://x/", "-f", SEED_PATH)
     assert bad.returncode == 2 and "unsupported scheme" in bad.stderr
+
+
+def test_passthrough_to_a_port_the_service_lacks_is_UF() -> None:
+    t = trace(SEED, "http://llm-server.mesh-demo:8080/")
+    assert t.verdict == "UF" and "no port 8080" in t.reason
+    assert t.clusters[0]["name"] == "PassthroughCluster"

@@ -566,7 +566,7 @@ def simulate(result: CompileResult, req: Request, *,
     for name, weight in picks:
         if weight <= 0:
             continue
-        v = _follow_cluster(result, t, name, ip, req, server, route_origin)
+        v = _follow_cluster(result, t, name, ip, req, server, route_origin, svc)
         verdicts.append(v)
     bad = [v for v in verdicts if v[0] != OK]
     if bad and len(bad) == len(verdicts):
@@ -582,7 +582,7 @@ def simulate(result: CompileResult, req: Request, *,
 
 
 def _follow_cluster(result: CompileResult, t: Trace, name: str, ip: str | None, req: Request,
-                    server: Any, route_origin: Origin | None) -> tuple[str, str, Any]:
+                    server: Any, route_origin: Origin | None, svc: Any = None) -> tuple[str, str, Any]:
     cluster = _cluster(result, name)
     clayer = Layer("cluster", name, None, {})
     key = parse_cluster_name(name)
@@ -606,6 +606,15 @@ def _follow_cluster(result: CompileResult, t: Trace, name: str, ip: str | None, 
         target = f"{ip}:{req.port}" if ip else f"{req.host}:{req.port}"
         t.endpoints.append({"cluster": name, "address": target, "health": "original destination"})
         t.layers.append(Layer("endpoint", target, req.port, {"note": "ORIGINAL_DST: the address the app connected to"}))
+        if svc is not None and svc.registry == "Kubernetes" and ip == svc.vip and svc.port(req.port) is None:
+            # The sidecar connects to VIP:port itself (uid 1337 is not captured again), and
+            # kube-proxy has no rule for a port the Service does not expose.
+            t.layers[-1].ok = False
+            from meshlens.compiler import provenance as prov
+
+            return UF, (f"{svc.hostname} has no port {req.port}: the passthrough connection to its "
+                        f"VIP {ip}:{req.port} finds no kube-proxy rule and fails"), \
+                prov.from_resource(svc.resource, ("spec", "ports"), prov.REGISTRY)
         if name == PASSTHROUGH:
             return OK, "passthrough", None
         return OK, "original destination", None
