@@ -20,11 +20,14 @@ from meshlens.cli.analyze import analyze_cmd
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
 from meshlens.cli.explain import explain_app
 from meshlens.cli.extras import hint_for_exception, missing_for_command
+from meshlens.cli.helpfmt import plain_help
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
+
+plain_help()  # `-f FILENAME`, not typer's `<list[str]>`
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
