@@ -34,12 +34,14 @@ def _value_label(param: Any, ctx: Any) -> str | None:
     if desc is not None and desc.is_choice:
         label = _ORIGINAL_DISPLAY_TYPE(param, ctx).strip("<>")
     else:
-        label = (param.name or "value").upper()
+        label = (param.name or "value").rstrip("_").upper()
     return label + ("..." if param.nargs != 1 else "")
 
 
 def _argument_name(param: Any) -> str:
-    return str(param.metavar) if param.metavar is not None else (param.name or "ARG").upper()
+    if param.metavar is not None:
+        return str(param.metavar)
+    return (param.name or "ARG").rstrip("_").upper()
 
 
 def _argument_usage(param: Any) -> str:
