@@ -93,6 +93,13 @@ ML0403 warning -       a number or boolean read the YAML 1.1 way (as kubectl rea
     {field}: {explanation}
 ML0404 warning -       admission error with admission off
     {message} (rejected at admission; kept because admission is off)
+# ML05xx: the MeshConfig (--mesh-config, or the istio ConfigMap's mesh key)
+ML0501 warning -       MeshConfig not applied
+    the MeshConfig in {source} has errors, so it is not applied: istiod rejects such a
+    MeshConfig ("invalid mesh config, using last known state") and keeps its defaults, and
+    meshlens compiles with those defaults too
+ML0502 warning -       unknown MeshConfig field
+    {field}: unknown MeshConfig field; istiod ignores it
 # ML1xxx: meshlens analyze (analyzers in meshlens.analyze). ML10xx-ML11xx mirror istioctl
 # analyze: same check, same message text, same level, with its IST code. ML12xx are
 # meshlens's own checks; most are proven from the compiled xDS.

@@ -8,6 +8,8 @@ leaves the object out, like istiod never seeing it.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +95,35 @@ class _Checker:
                                              f"{_dotted(path + (k,))}: expected string, "
                                              f"got {_type_name(v)}"))
 
+    def ip(self, value: Any, path: FieldPath, *, family: int = 0, also: tuple[str, ...] = ()) -> None:
+        """An IP address field (``family`` 4 or 6 to require one), or one of ``also``.
+
+        The API server rejects the object (ValidateIPAddress / validation.IsValidIP); meshlens
+        reports the field and leaves the object out, so no invalid address reaches the model.
+        """
+        if not self.type(value, path, "string") or value in also:
+            return
+        try:
+            addr = None if "%" in value else ipaddress.ip_address(value)
+        except ValueError:
+            addr = None
+        if addr is None or (family and addr.version != family):
+            what = f"IPv{family} address" if family else "IP address"
+            self.problems.append(Problem(path, "ML0106", f"{_dotted(path)}: Invalid value: "
+                                         f"{json.dumps(value, ensure_ascii=False)}: must be a "
+                                         f"valid {what}"))
+
+    def ips(self, value: Any, path: FieldPath, **kw: Any) -> None:
+        """A list of IP address fields; ``item`` names the key of an object item."""
+        item = kw.pop("item", None)
+        if value is None or not self.type(value, path, "array"):
+            return
+        for i, entry in enumerate(value):
+            if item is None:
+                self.ip(entry, path + (i,), **kw)
+            elif self.type(entry, path + (i,), "object") and item in entry:
+                self.ip(entry[item], path + (i, item), **kw)
+
     def required(self, obj: dict[str, Any], key: str, path: FieldPath) -> bool:
         if key not in obj or obj[key] is None:
             self.problems.append(Problem(path, "ML0101",
@@ -137,9 +168,15 @@ def _service(c: _Checker, spec: Any) -> None:
         for key in ("protocol", "appProtocol"):
             if key in port:
                 c.type(port[key], pp + (key,), "string")
-    for key in ("clusterIP", "type", "externalName"):
+    for key in ("type", "externalName"):
         if key in spec:
             c.type(spec[key], path + (key,), "string")
+    if "clusterIP" in spec:
+        c.ip(spec["clusterIP"], path + ("clusterIP",), also=("", "None"))
+    c.ips(spec.get("clusterIPs"), path + ("clusterIPs",), also=("", "None"))
+    c.ips(spec.get("externalIPs"), path + ("externalIPs",))
+    if spec.get("loadBalancerIP"):
+        c.ip(spec["loadBalancerIP"], path + ("loadBalancerIP",))
 
 
 def _pod_spec(c: _Checker, spec: Any, path: FieldPath) -> None:
@@ -193,15 +230,24 @@ def _controller(c: _Checker, data: dict[str, Any], kind: str) -> None:
             _pod_spec(c, template["spec"], path + ("template", "spec"))
 
 
+#: EndpointSlice addressType → the IP family its addresses must have (FQDN slices hold names).
+_SLICE_FAMILY = {"IPv4": 4, "IPv6": 6}
+
+
 def _endpoint_slice(c: _Checker, data: dict[str, Any]) -> None:
     eps = data.get("endpoints")
+    kind = data.get("addressType")
     if eps is not None and c.type(eps, ("endpoints",), "array"):
         for i, ep in enumerate(eps):
             if c.type(ep, ("endpoints", i), "object") and c.required(ep, "addresses",
                                                                      ("endpoints", i)):
-                if c.type(ep["addresses"], ("endpoints", i, "addresses"), "array"):
-                    for j, a in enumerate(ep["addresses"]):
-                        c.type(a, ("endpoints", i, "addresses", j), "string")
+                path = ("endpoints", i, "addresses")
+                if kind == "FQDN":
+                    if c.type(ep["addresses"], path, "array"):
+                        for j, a in enumerate(ep["addresses"]):
+                            c.type(a, path + (j,), "string")
+                else:
+                    c.ips(ep["addresses"], path, family=_SLICE_FAMILY.get(str(kind), 0))
     ports = data.get("ports")
     if ports is not None and c.type(ports, ("ports",), "array"):
         for i, p in enumerate(ports):
@@ -223,8 +269,12 @@ def validate_k8s(kind: str, data: dict[str, Any]) -> list[Problem]:
         if "spec" in data:
             _pod_spec(c, data["spec"], ("spec",))
         status = data.get("status")
-        if isinstance(status, dict) and "podIP" in status:
-            c.type(status["podIP"], ("status", "podIP"), "string")
+        if isinstance(status, dict):
+            for key in ("podIP", "hostIP"):
+                if key in status:
+                    c.ip(status[key], ("status", key), also=("",))
+            c.ips(status.get("podIPs"), ("status", "podIPs"), item="ip")
+            c.ips(status.get("hostIPs"), ("status", "hostIPs"), item="ip")
     elif kind in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"):
         _controller(c, data, kind)
     elif kind == "EndpointSlice":

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 from meshlens.resources.schema.cel import SKIPPED_CEL, Rule
 from meshlens.resources.schema.destination_rule import DESTINATION_RULE
-from meshlens.resources.schema.dsl import Bool, Int, List, Map, Node, Num, Obj, Str, req
+from meshlens.resources.schema.dsl import Bool, Int, List, Map, Node, Num, Obj, Open, Str, req
 from meshlens.resources.schema.goduration import parse_go_duration
 from meshlens.resources.schema.security import PEER_AUTHENTICATION
 from meshlens.resources.schema.service_entry import SERVICE_ENTRY, WORKLOAD_ENTRY
@@ -38,6 +38,7 @@ __all__ = [
     "Node",
     "Num",
     "Obj",
+    "Open",
     "Problem",
     "Rule",
     "Str",

@@ -82,6 +82,12 @@ class Obj(Node):
     one_of: tuple[tuple[str, ...], ...] = field(default=(), kw_only=True)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Open(Node):
+    """``type: object`` whose content is not checked (``x-kubernetes-preserve-unknown-fields``,
+    or a message meshlens does not model)."""
+
+
 def req(node: Node) -> Node:
     """Return ``node`` marked as a required field."""
     return replace(node, required=True)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshlens.resources.schema.cel import Rule
-from meshlens.resources.schema.dsl import Bool, Int, List, Map, Node, Num, Obj, Str
+from meshlens.resources.schema.dsl import Bool, Int, List, Map, Node, Num, Obj, Open, Str
 from meshlens.source import FieldPath
 
 #: A resource gets at most this many problems; the walk stops at the limit.
@@ -59,6 +59,8 @@ def _json_type(value: Any) -> str:
         if isinstance(value, types):
             return name
     return "null" if value is None else type(value).__name__
+
+
 _TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
     ((datetime.date, datetime.datetime), "string"), ((list, tuple), "array"), (dict, "object"),
@@ -241,8 +243,11 @@ def _type_ok(expected: str, got: str, value: Any) -> bool:
         return True
     # An integral float is an integer to the API server (and to JSON Schema).
     return expected == "integer" and isinstance(value, float) and value.is_integer()
+
+
 _EXPECTED: dict[type, str] = {
     Obj: "object",
+    Open: "object",
     Map: "object",
     List: "array",
     Str: "string",
