@@ -13,6 +13,7 @@ Codes are never reused. ``istio`` names the IST code of the istioctl analyzer wi
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,6 +293,10 @@ class Diagnostic:
     path: FieldPath = ()
     args: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Every message, however built, shows what a terminal would hide (see :func:`visible`).
+        object.__setattr__(self, "message", visible(self.message))
+
     @property
     def level(self) -> Level:
         return CODES[self.code].level
@@ -312,6 +317,68 @@ class Diagnostic:
             "column": self.span.col if self.span else None,
             "field": render_path(self.path) if self.path else None,
         }
+
+
+#: Letters of other scripts that look like Latin ones (the common cases of Unicode's
+#: confusables.txt); characters whose compatibility form (NFKC) is ASCII are found as well.
+_LOOKALIKES = dict(zip(
+    "аеіјкорсухѕһԁԛԝӏүАВЕЅІЈКМНОРСТХУҮ" "αεικνορυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧı",
+    "aeijkopcyxshdqwlyABESIJKMHOPCTXYY" "aeikvopuxABEZHIKMNOPTYXi",
+    strict=True))
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else (
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def _looks_like(ch: str) -> str | None:
+    """What a visible non-ASCII character passes for, or None."""
+    if ord(ch) < 0x80:
+        return None
+    plain = _LOOKALIKES.get(ch) or unicodedata.normalize("NFKC", ch)
+    return plain if plain != ch and plain.isascii() and plain.isalnum() else None
+
+
+def _about(ch: str) -> str | None:
+    """``U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e'`` (or "is invisible")."""
+    if ch.isprintable():
+        plain = _looks_like(ch)
+        what = f"looks like {plain!r}" if plain else None
+    elif ord(ch) >= 0x80:
+        what = "looks like a space" if unicodedata.category(ch) == "Zs" else "is invisible"
+    else:
+        what = None  # an ASCII control character: its escape says enough
+    if what is None:
+        return None
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}, which {what}"
+
+
+def visible(text: str) -> str:
+    """Show what a terminal would hide or disguise: invisible characters are escaped (Go/Python
+    style, ``\\u200b``), and a note names them and any letter that passes for a Latin one.
+
+    The note is added once (calling ``visible`` again changes nothing).
+
+    Example:
+        >>> print(visible("subset name is invalid: v1\u200b"))
+        subset name is invalid: v1\\u200b (contains U+200B ZERO WIDTH SPACE, which is invisible)
+        >>> print(visible("domain name r\u0435views"))
+        domain name r\u0435views (contains U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e')
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    notes = [n for n in dict.fromkeys(_about(ch) for ch in text)
+             if n is not None and n.split(",")[0] not in text]
+    shown = "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+    if not notes:
+        return shown
+    more = f", and {len(notes) - 3} more" if len(notes) > 3 else ""
+    return f"{shown} (contains {', and '.join(notes[:3])}{more})"
 
 
 def report(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,23 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+_DNS1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+#: IsValidPortName's rules, in its order: (is broken, message).
+_PORT_NAME_RULES = (
+    (lambda v: len(v) > 15, "must be no more than 15 characters"),
+    (lambda v: not re.fullmatch(r"[-a-z0-9]+", v),
+     "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+    (lambda v: "--" in v, "must not contain consecutive hyphens"),
+    (lambda v: not re.search(r"[a-z]", v), "must contain at least one letter (a-z)"),
+    (lambda v: v.startswith("-") or v.endswith("-"), "must not begin or end with a hyphen"),
+)
+
+
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
@@ -75,11 +93,32 @@ class _Checker:
 
     def int_or_string_port(self, value: Any, path: FieldPath) -> None:
         if isinstance(value, str):
-            if not value or len(value) > 15:
+            if not value:
                 self.problems.append(Problem(path, "ML0106",
                                              f"{_dotted(path)}: invalid port name {value!r}"))
+            else:
+                self.port_name(value, path)
         else:
             self.port(value, path)
+
+    def invalid(self, path: FieldPath, value: str, why: str) -> None:
+        self.problems.append(Problem(path, "ML0106", f"{_dotted(path)}: Invalid value: "
+                                     f"{json.dumps(value, ensure_ascii=False)}: {why}"))
+
+    def port_name(self, value: Any, path: FieldPath) -> None:
+        """validation.IsValidPortName (IANA_SVC_NAME): a container port's or targetPort's name."""
+        if not self.type(value, path, "string"):
+            return
+        why = next((w for bad, w in _PORT_NAME_RULES if bad(value)), None)
+        if why:
+            self.invalid(path, value, why)
+
+    def label(self, value: Any, path: FieldPath) -> None:
+        """validation.IsDNS1123Label: a Service port's name."""
+        if self.type(value, path, "string") and (
+                len(value) > 63 or not _DNS1123_LABEL.fullmatch(value)):
+            self.invalid(path, value, _LABEL_MSG if len(value) <= 63
+                         else "must be no more than 63 characters")
 
     def str_map(self, value: Any, path: FieldPath) -> None:
         if value is None:
@@ -157,6 +196,7 @@ def _service(c: _Checker, spec: Any) -> None:
         if "targetPort" in port:
             c.int_or_string_port(port["targetPort"], pp + ("targetPort",))
         if "name" in port and c.type(port["name"], pp + ("name",), "string"):
+            c.label(port["name"], pp + ("name",))
             if port["name"] in names:
                 c.problems.append(Problem(pp + ("name",), "ML0106",
                                           f"{_dotted(pp + ('name',))}: duplicate port name"))
@@ -202,7 +242,7 @@ def _pod_spec(c: _Checker, spec: Any, path: FieldPath) -> None:
                 if c.required(port, "containerPort", pp):
                     c.port(port["containerPort"], pp + ("containerPort",))
                 if "name" in port:
-                    c.type(port["name"], pp + ("name",), "string")
+                    c.port_name(port["name"], pp + ("name",))
     if "serviceAccountName" in spec:
         c.type(spec["serviceAccountName"], path + ("serviceAccountName",), "string")
 
