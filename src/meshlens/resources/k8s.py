@@ -242,7 +242,7 @@ def _pod_spec(c: _Checker, spec: Any, path: FieldPath) -> None:
 
 
 def _controller(c: _Checker, data: dict[str, Any], kind: str) -> None:
-    spec = data.get("spec")
+    spec: Any = data.get("spec")
     path: FieldPath = ("spec",)
     if not c.type(spec, path, "object"):
         return

@@ -132,7 +132,7 @@ def validate_mesh_config(
         'mesh.yaml:1:1: error: accessLogFile: expected string, got array [ML0103] (MeshConfig mesh)'
     """
     doc = mesh if isinstance(mesh, RawDocument) else RawDocument(
-        dict(mesh) if isinstance(mesh, Mapping) else mesh,  # type: ignore[arg-type]
+        dict(mesh) if isinstance(mesh, Mapping) else mesh,
         source or SourceSpan("<mesh config>", 1, 1))
     out: list[Diagnostic] = []
     for p in check(MESH_CONFIG, doc.data, ()):

@@ -86,6 +86,4 @@ def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]
     node = SPECS.get(kind)
     if node is None:
         return []
-    if kind in SPEC_REQUIRED:
-        node = req(node)
-    return check(node, spec, ("spec",), cel=cel)
+    return check(req(node) if kind in SPEC_REQUIRED else node, spec, ("spec",), cel=cel)
