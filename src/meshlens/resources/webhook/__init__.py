@@ -11,7 +11,7 @@ for the kinds it reads so that it accepts exactly what ``kubectl apply`` would g
 admission. Messages keep the webhook's wording; each :class:`Finding` adds the field path the
 webhook does not give.
 
-One module per kind, each exporting ``validate(v, spec, labels)`` (registered in :data:`KINDS`):
+One module per kind, each exporting ``validate(v, spec, labels)`` (registered in :data:`CHECKS`):
 :mod:`.destination_rule`, :mod:`.virtual_service` (with :mod:`.http_route`,
 :mod:`.http_policies`, :mod:`.headers`, :mod:`.string_match`), :mod:`.service_entry`,
 :mod:`.workload_entry`, :mod:`.sidecar` and :mod:`.security` (PeerAuthentication). Field checks
@@ -46,7 +46,7 @@ from meshlens.resources.webhook.metadata import validate_metadata
 from meshlens.resources.webhook.names import validate_fqdn, validate_wildcard_domain
 
 __all__ = [
-    "KINDS",
+    "CHECKS",
     "Finding",
     "validate_fqdn",
     "validate_metadata",
@@ -58,7 +58,7 @@ __all__ = [
 KindCheck = Callable[[Collector, dict[str, Any], Mapping[str, str]], None]
 
 #: kind → its webhook check (istiod's ``ValidateXxx`` registered for the kind's GVK).
-KINDS: dict[str, KindCheck] = {
+CHECKS: dict[str, KindCheck] = {
     "DestinationRule": destination_rule.validate,
     "VirtualService": virtual_service.validate,
     "ServiceEntry": service_entry.validate,
@@ -98,7 +98,7 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
         )
     if v.findings:
         return v.findings
-    check = KINDS.get(kind)
+    check = CHECKS.get(kind)
     if check is not None:
         labels = {k: s for k, s in (as_obj(meta.get("labels")) or {}).items() if isinstance(s, str)}
         check(v, as_obj(obj.get("spec")) or {}, labels)
