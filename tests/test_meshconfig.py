@@ -57,6 +57,9 @@ def mesh(tmp_path: Path, text: str) -> tuple[MeshConfig, list[str]]:
     ("enableAutoMtls: 'yes'\n",
      "mesh.yaml:1:1: error: enableAutoMtls: expected boolean, got string [ML0103] "
      "(MeshConfig mesh)"),
+    ("proxyListenPort: 0\n",
+     "mesh.yaml:1:1: error: proxyListenPort: must be greater than or equal to 1 [ML0106] "
+     "(MeshConfig mesh)"),
     ("localityLbSetting: {distribute: 5}\n",
      "mesh.yaml:1:21: error: localityLbSetting.distribute: expected array, got integer "
      "[ML0103] (MeshConfig mesh)"),

@@ -15,8 +15,9 @@ and a MeshConfig with an error is not applied (ML0501).
 with enums and the nested messages meshlens reads typed; messages meshlens does not model
 (``defaultConfig``, ``ca``, ``extensionProviders``, ...) are checked to be objects only.
 Durations use Go's syntax, as istiod's jsonpb reads them (``time.ParseDuration``);
-``connectTimeout`` must also be at least 1ms (``agent.ValidateConnectTimeout``). jsonpb also
-accepts the proto (snake_case) spelling of a field name, so both spellings are known.
+``connectTimeout`` must also be at least 1ms (``agent.ValidateConnectTimeout``) and
+``proxyListenPort`` a port (``agent.ValidatePort``). jsonpb also accepts the proto (snake_case)
+spelling of a field name, so both spellings are known.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ _TLS_CONFIG = Obj({
 })  # fmt: skip
 
 _FIELDS: dict[str, Node] = {
-    "proxyListenPort": _PORT, "proxyInboundListenPort": _PORT, "proxyHttpPort": _PORT,
+    "proxyListenPort": Int(minimum=1, maximum=65535),  # agent.ValidatePort in ValidateMeshConfig
+    "proxyInboundListenPort": _PORT, "proxyHttpPort": _PORT,
     "connectTimeout": DURATION, "hboneIdleTimeout": _DUR, "protocolDetectionTimeout": _DUR,
     "tcpKeepalive": Obj({"interval": _DUR, "probes": Int(minimum=0), "time": _DUR}),
     "ingressClass": STR, "ingressService": STR,
