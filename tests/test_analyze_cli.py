@@ -137,6 +137,60 @@ def test_unparseable_input_exits_65_unless_there_are_errors(tmp_path: Path) -> N
     assert run("-f", broken, "-f", write(tmp_path, NC_CASE)).returncode == 79
 
 
+def test_unreadable_file_is_not_reported_as_clean(tmp_path: Path) -> None:
+    """issue 15: "cannot read file" must not be followed by "✔ No validation issues found"."""
+    r = run("-f", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 65 and "cannot read file" in r.stderr
+    assert "\u2714" not in r.stderr
+    assert "(but 1 file could not be read or parsed)" in r.stderr
+
+
+def test_invalid_yaml_on_stdin_is_not_reported_as_clean() -> None:
+    r = run("-f", "-", stdin="apiVersion: v1\nkind: [\n")
+    assert r.returncode == 65 and "<stdin>:" in r.stderr and "invalid YAML" in r.stderr
+    assert "\u2714" not in r.stderr and "could not be read or parsed" in r.stderr
+
+
+SKIPPED_KINDS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: a, namespace: shop}
+spec: {}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b, namespace: shop}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny, namespace: shop}
+spec: {}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: patch, namespace: shop}
+spec: {}
+"""
+
+
+def test_skipped_kinds_are_named_once_per_kind_with_their_count(tmp_path: Path) -> None:
+    """issue 15: kinds meshlens does not read are not silently ignored."""
+    r = run("-f", write(tmp_path, SKIPPED_KINDS))
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("info: skipped")]
+    assert lines == [
+        "info: skipped 2 HTTPRoute (gateway.networking.k8s.io/v1): kind not read by meshlens, "
+        "not analyzed [ML0003]",
+        "info: skipped 1 AuthorizationPolicy (security.istio.io/v1): kind not read by meshlens, "
+        "not analyzed [ML0003]",
+        "info: skipped 1 EnvoyFilter (networking.istio.io/v1alpha3): kind not read by meshlens, "
+        "not analyzed [ML0003]"]
+    assert "\u2714" not in r.stderr and "4 resources of other kinds skipped" in r.stderr
+    as_json = run("-f", write(tmp_path, SKIPPED_KINDS), "-o", "json")
+    assert json.loads(as_json.stdout) == [] and "skipped 2 HTTPRoute" in as_json.stderr
+
+
 def test_proxy_option_restricts_the_compiled_view() -> None:
     r = run("-f", SEED, "--proxy", "deploy/client.mesh-demo", "-o", "json")
     assert {f["code"] for f in json.loads(r.stdout)} == {"ML1210", "ML1211", "ML1220"}

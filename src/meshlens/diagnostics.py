@@ -192,10 +192,12 @@ CODES: dict[str, Code] = {
            "attempts one request may take ({retries}): a single failing request and its retries "
            "fill it, and concurrent requests fail with 503 UO (upstream overflow)",
            title="connection pool limit below the retry attempts"),
-        _c("ML1241", W, "retries to {cluster} are unbounded (max_retries 4294967295) while "
-           "{limit} is {value}: when the upstream fails, each request is sent up to {attempts} "
-           "times ({retries}) and retries alone can fill {limit}, so new requests fail with "
-           "503 UO (upstream overflow)", title="retries that multiply load"),
+        _c("ML1241", I, "retries to {cluster} are unbounded (max_retries 4294967295) while "
+           "{limit} is {value}: a load note, not a configuration error: when the upstream fails, "
+           "each request is sent up to {attempts} times ({retries}), so the requests in flight "
+           "grow up to {attempts}-fold; a load of more than about {concurrent} concurrent "
+           "requests then fills {limit} and new requests fail with 503 UO (upstream overflow)",
+           title="retries that multiply load (Info)"),
         _c("ML1250", E, "cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication "
            "is STRICT on port {port}: the server sidecar accepts only Istio mTLS there (no filter "
            "chain matches: server-side NR) and closes the connection: 503 UC/UF",
@@ -224,10 +226,16 @@ CODES: dict[str, Code] = {
            "connection hangs", title="server-first protocol on a sniffed port"),
         _c("ML1281", W, "appProtocol {app} overrides port name {name} on port {port} of {service}: "
            "{result}", title="appProtocol overrides the port name"),
-        _c("ML1290", W, "targetPort {target} of port {port} is not a containerPort of the selected "
-           "pods of {workloads} (they declare {declared}): if nothing listens there, connections "
-           "to the endpoints are refused: 503 UF (upstream connection failure)",
-           title="targetPort not declared by the pods"),
+        _c("ML1290", W, "targetPort {target} of port {port} names no containerPort of the "
+           "selected pods of {workloads} (their ports: {declared}): Kubernetes leaves those pods "
+           "out of the Service's endpoints, so requests to port {port} are not sent to them "
+           "(503 UH when no pod is left)", title="named targetPort that no container defines"),
+        _c("ML1206", I, "{cluster} does not exist, but only istiod's port-80 workaround routes "
+           "there: {host} has no port 80 (ports: {ports}), yet istiod copies this VirtualService's "
+           "routes into route table 80 of {proxies} (because another service has an HTTP port "
+           "80) and a destination without a port becomes port 80 there; only a request to "
+           "{host}:80, a port the Service does not have, reaches this route",
+           title="route copied to port 80 by istiod's workaround"),
     )
 }
 

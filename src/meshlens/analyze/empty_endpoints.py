@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from meshlens.analyze._compiled import HEALTHY, cla_index, describe_clusters, hosts, outbound
 from meshlens.analyze._istio import labels_match
+from meshlens.analyze.unused_subsets import subset_used
 from meshlens.analyze.core import Context, Finding, Metadata, finding, selector_string, short_list
 from meshlens.model.registry import Service
 from meshlens.resources import Resource
@@ -77,6 +78,26 @@ def _service_reason(ctx: Context, svc: Service, unhealthy: int) -> tuple[str, st
             f"{svc.namespace}", "Add the Deployment (or pods) behind the Service.")
 
 
+def _subset_reason(ctx: Context, svc: Service, labels: dict[str, str],
+                   port: int) -> tuple[str, str]:
+    """Why a subset of ``svc`` has no endpoint; only pods of ``svc`` itself are named."""
+    text = selector_string(labels) if labels else "(none)"
+    own = [w for w in ctx.mesh.registry.workloads if w.namespace == svc.namespace
+           and (svc.registry != "Kubernetes" or labels_match(svc.selector, w.labels))]
+    carrying = [w for w in own if labels_match(labels, w.labels)]
+    if carrying:
+        where = short_list(sorted({f"{w.workload_name}.{w.namespace}" for w in carrying}))
+        return (f"subset labels {text} match {where}, but none of them is an endpoint of "
+                f"{svc.hostname} port {port}",
+                f"Make {svc.name}'s selector (and port) cover the subset's pods, or fix the "
+                "subset labels.")
+    of = f"{svc.name} (selector {selector_string(svc.selector)})" \
+        if svc.registry == "Kubernetes" and svc.selector else svc.hostname
+    return (f"no pod of {of} carries the subset labels {text}",
+            "Deploy the version the subset names, or make the subset labels match the pod "
+            "template labels of an existing version.")
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
     subset_hits: dict[tuple[object, FieldPath], tuple[Resource, str, str, list[str], str]] = {}
     service_hits: dict[tuple[object, str], tuple[Resource, Service, list[str], list[int], str,
@@ -111,18 +132,9 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             sub = bc.rule.subset(bc.subset)
             if sub is None:
                 continue
-            labels = selector_string(sub.labels) if sub.labels else "(none)"
-            pods = [w for w in ctx.mesh.registry.workloads if sub.labels
-                    and labels_match(sub.labels, w.labels)]
-            if pods:
-                where = short_list(sorted({f"{w.workload_name}.{w.namespace}" for w in pods}))
-                reason = (f"subset labels {labels} match {where}, but none of them is an endpoint "
-                          f"of {svc.hostname} port {port.port}")
-                fix = (f"Make {svc.name}'s selector (and port) cover the subset's pods, or fix the "
-                       "subset labels.")
-            else:
-                reason = f"no pod carries the subset labels {labels}"
-                fix = "Make the subset labels match the pod template labels of a version."
+            if not subset_used(ctx, svc.hostname, bc.subset):
+                continue  # no route sends there: harmless today (ML1205 notes the unused subset)
+            reason, fix = _subset_reason(ctx, svc, sub.labels, port.port)
             path: FieldPath = ("spec", "subsets", sub.index)
             hit2 = subset_hits.setdefault((sub.resource.ref, path),
                                           (sub.resource, bc.subset, reason, [], fix))

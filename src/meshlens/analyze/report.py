@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshlens.analyze.core import LEVEL_NAMES, Finding
-from meshlens.diagnostics import CODES, Level
+from meshlens.diagnostics import CODES, Diagnostic, Level
 from meshlens.resources import Resource
 from meshlens.source import ResourceRef
 
@@ -104,6 +104,37 @@ def finalize(findings: Iterable[Finding], resources: Sequence[Resource],
         seen.add(f.key())
         out.append(f)
     return out
+
+
+def skipped_kinds(diagnostics: Iterable[Diagnostic]) -> list[tuple[str, int]]:
+    """(``apiVersion Kind``, count) of every kind meshlens skipped while loading (ML0003), in
+    first-seen order: analyze names them so "no issues" never hides what was not read.
+
+    Example:
+        >>> from meshlens.diagnostics import report
+        >>> ds = [report("ML0003", kind="gateway.networking.k8s.io/v1 HTTPRoute", name=n)
+        ...       for n in ("a", "b")]
+        >>> skipped_kinds(ds)
+        [('gateway.networking.k8s.io/v1 HTTPRoute', 2)]
+    """
+    counts: dict[str, int] = {}
+    for d in diagnostics:
+        if d.code == "ML0003":
+            kind = str(d.args.get("kind", "?"))
+            counts[kind] = counts.get(kind, 0) + 1
+    return list(counts.items())
+
+
+def skipped_line(kind: str, count: int) -> str:
+    """The ``info:`` line for one skipped kind.
+
+    Example:
+        >>> skipped_line("security.istio.io/v1 AuthorizationPolicy", 3)
+        'info: skipped 3 AuthorizationPolicy (security.istio.io/v1): kind not read by meshlens, not analyzed [ML0003]'
+    """
+    api_version, _, name = kind.rpartition(" ")
+    return (f"info: skipped {count} {name} ({api_version}): kind not read by meshlens, "
+            "not analyzed [ML0003]")
 
 
 def at_or_above(findings: Iterable[Finding], level: Level) -> list[Finding]:

@@ -79,7 +79,8 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 key = ("ML1241", o.resource, o.field)
                 hit = hits.setdefault(key, {"origin": o, "clusters": [], "args": {
                     "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
-                    "retries": _retries_text(ref), "field": yaml_name}})
+                    "retries": _retries_text(ref), "field": yaml_name,
+                    "concurrent": -(-value // attempts)}})
                 hit["clusters"].append(c.name)
     for (code, _, _), hit in hits.items():
         o = hit["origin"]

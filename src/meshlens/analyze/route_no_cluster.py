@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze._routes import cluster_exists, http_refs, tcp_refs
+from meshlens.analyze._routes import RouteRef, cluster_exists, http_refs, tcp_refs
 from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
 from meshlens.compiler import CompileResult
 from meshlens.compiler.names import parse_cluster_name
 from meshlens.model.destination_rules import choose, resolve_short_name
+from meshlens.model.registry import Service
 from meshlens.model.scope import egress_allows, exported_to
 from meshlens.resources import Resource
 from meshlens.source import FieldPath
@@ -26,7 +27,7 @@ METADATA = Metadata(
     name="meshlens.RouteNoClusterAnalyzer",
     description="Routes (from each proxy's point of view) to clusters the proxy does not have",
     inputs=("VirtualService", "DestinationRule", "Service", "ServiceEntry", "Sidecar"),
-    codes=("ML1201",),
+    codes=("ML1201", "ML1206"),
     compiled=True,
     yields_to=("ML1101", "ML1103"),
 )
@@ -126,14 +127,44 @@ def _dest(cluster: str, mirror: bool) -> str:
     return f"{what} {parts[0]}" + (f" ({', '.join(parts[1:])})" if parts[1:] else "")
 
 
+def port80_workaround(result: CompileResult, ref: RouteRef) -> Service | None:
+    """The service whose VirtualService routes istiod copied into route table 80 although it
+    has no port 80, or None.
+
+    `BuildSidecarOutboundVirtualHosts` keeps every VirtualService for listener port 80 (the
+    "hack to keep consistent with previous behavior": VirtualServices are not filtered by
+    service there), and `buildSidecarVirtualHostsForVirtualService` then finds none of the
+    VirtualService's hosts among the port-80 services and, for listenPort 80, still emits a
+    virtual host ``HOST:80`` with the routes ("a gross HACK", in its own words), built with
+    listenPort 80: a destination without a port becomes ``outbound|80|SUBSET|HOST``
+    (`GetDestinationCluster`). Only a request to HOST on port 80, a port the Service does not
+    have, reaches that virtual host; route table 80 exists only because some other Service or
+    ServiceEntry has an HTTP port 80.
+    """
+    if ref.route_config != "80" or ":" not in ref.vhost:
+        return None
+    host = ref.vhost.rsplit(":", 1)[0]
+    svc = result.scope.service(host)
+    if svc is None or svc.port(80) is not None:
+        return None
+    return svc
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
     found: dict[tuple[object, FieldPath, str],
                 tuple[Resource, str, str, str, bool, dict[str, None]]] = {}
+    quirks: dict[tuple[object, FieldPath], tuple[Resource, str, Service, dict[str, None]]] = {}
     for proxy, result in ctx.compiled():
         names = {c.name for c in result.clusters}
         reasons: dict[str, tuple[str, str]] = {}
         for ref in list(http_refs(ctx, result)) + list(tcp_refs(ctx, result)):
             if ref.resource is None or cluster_exists(names, ref.cluster):
+                continue
+            svc = port80_workaround(result, ref)
+            if svc is not None:
+                q = quirks.setdefault((ref.resource.ref, ref.path),
+                                      (ref.resource, ref.cluster, svc, {}))
+                q[3].update(dict.fromkeys(ctx.members(proxy)))
                 continue
             why = reasons.get(ref.cluster)
             if why is None:
@@ -146,3 +177,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
         yield finding("ML1201", res, path, dest=_dest(cluster, mirror), cluster=cluster,
                       proxies=short_list(sorted(proxies)), reason=reason,
                       flag="" if mirror else None, fix={"fix": fix})
+    for (_, path), (res, cluster, svc, proxies) in quirks.items():
+        yield finding("ML1206", res, path, cluster=cluster, host=svc.hostname,
+                      ports=", ".join(str(p.port) for p in svc.ports),
+                      proxies=short_list(sorted(proxies)))

@@ -42,15 +42,20 @@ def used_subsets(ctx: Context) -> set[tuple[str, str]]:
     return out
 
 
+def subset_used(ctx: Context, host: str, subset: str) -> bool:
+    """Whether some VirtualService route or mirror sends to ``subset`` of ``host`` (resolved)."""
+    used = ctx.memo("unused_subsets.used", lambda: used_subsets(ctx))
+    return any(sub == subset and host_matches(host, h) for h, sub in used)
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
-    used = used_subsets(ctx)
     for dr in ctx.of_kind("DestinationRule"):
         host = resolve_short_name(str(dr.spec.get("host", "")), dr.namespace)
         for i, s in enumerate(dr.spec.get("subsets") or []):
             if not isinstance(s, dict) or not s.get("name"):
                 continue
             name = str(s["name"])
-            if any(sub == name and host_matches(host, h) for h, sub in used):
+            if subset_used(ctx, host, name):
                 continue
             tp = as_dict(s.get("trafficPolicy"))
             if tp:
