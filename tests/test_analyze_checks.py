@@ -354,6 +354,21 @@ def test_port_level_entry_drops_keepalive_outlier_detection_and_tls(tmp_path: Pa
     assert "auto mTLS instead of tls mode ISTIO_MUTUAL" in by_block["tls"].message
 
 
+def test_port_level_entry_that_drops_only_the_balancing_algorithm_is_info(
+        tmp_path: Path) -> None:
+    """Istio's egress-rule-google-apis sample: `simple: ROUND_ROBIN` next to a port-level TLS
+    entry; port 80 then uses istiod's LEAST_REQUEST. Nothing fails: Info, not ML1210."""
+    text = dr("  host: web\n  trafficPolicy:\n    loadBalancer: {simple: ROUND_ROBIN}\n"
+              "    portLevelSettings:\n    - port: {number: 80}\n"
+              "      connectionPool: {tcp: {maxConnections: 100}}\n")
+    found = analyze(tmp_path, text)
+    f = one(found, "ML1213")
+    assert f.level_name == "Info" and "lb_policy LEAST_REQUEST" in f.message
+    assert "portLevelSettings[0] for port 80" in f.message and not only(found, "ML1210")
+    hashed = text.replace("{simple: ROUND_ROBIN}", "{consistentHash: {httpHeaderName: x-user}}")
+    assert one(analyze(tmp_path, hashed), "ML1210")  # losing session affinity is not harmless
+
+
 def test_port_level_entry_that_repeats_everything_drops_nothing(tmp_path: Path) -> None:
     full = PORT_LEVEL.replace("        tcp: {maxConnections: 200}\n", """\
         tcp: {maxConnections: 200, tcpKeepalive: {time: 7200s, interval: 75s}}

@@ -230,6 +230,9 @@ CODES: dict[str, Code] = {
            "selected pods of {workloads} (their ports: {declared}): Kubernetes leaves those pods "
            "out of the Service's endpoints, so requests to port {port} are not sent to them "
            "(503 UH when no pod is left)", title="named targetPort that no container defines"),
+        _c("ML1213", I, "{entry} {how}, so {lost} {verb} not inherited on {clusters}: "
+           "{consequence}; only the load-balancing algorithm differs, no request fails because "
+           "of it", title="port-level or subset settings drop only the balancing algorithm"),
         _c("ML1206", I, "{cluster} does not exist, but only istiod's port-80 workaround routes "
            "there: {host} has no port 80 (ports: {ports}), yet istiod copies this VirtualService's "
            "routes into route table 80 of {proxies} (because another service has an HTTP port "

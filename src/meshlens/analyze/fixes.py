@@ -103,6 +103,7 @@ FIXES: dict[str, Fix] = {
                       "grpc, tcp, tls, ...)."),
     "ML1290": Fix("UH", "Name the container port {target} (ports[].name) in the pod template, "
                         "or give the targetPort as a number."),
+    "ML1213": Fix("", "Repeat loadBalancer in {target} if the algorithm matters."),
     "ML1206": Fix("", "Nothing breaks for requests to {host}'s own ports. Giving the "
                       "destination a port.number also points this port-80 copy at an existing "
                       "cluster."),

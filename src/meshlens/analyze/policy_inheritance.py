@@ -37,7 +37,7 @@ METADATA = Metadata(
     name="meshlens.PolicyInheritanceAnalyzer",
     description="portLevelSettings and subset blocks that drop settings of the level above",
     inputs=("DestinationRule", "Service"),
-    codes=("ML1210", "ML1211"),
+    codes=("ML1210", "ML1211", "ML1213"),
     compiled=True,
 )
 
@@ -165,6 +165,20 @@ def consequence(block: str, old: dict[str, Any], lost: list[str], c: cluster_pb2
     return "; ".join(parts) or f"{block} at Envoy's defaults", flag
 
 
+#: Load-balancing algorithms that only change which healthy endpoint gets a request.
+_PLAIN_LB = {"ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM", "UNSPECIFIED"}
+
+
+def harmless_lb_drop(block: str, old: Any, lost: list[str], c: cluster_pb2.Cluster) -> bool:
+    """A dropped ``loadBalancer`` that held only ``simple`` with a plain algorithm, on a cluster
+    that still balances with a plain algorithm: the choice of endpoint differs, no request fails
+    (Istio's own egress-rule-google-apis sample writes ``simple: ROUND_ROBIN`` next to a
+    port-level TLS entry, so port 443 uses istiod's LEAST_REQUEST)."""
+    return block == "loadBalancer" and lost == ["loadBalancer.simple"] \
+        and str(as_dict(old).get("simple", "")) in _PLAIN_LB \
+        and c.lb_policy in (Cluster.ROUND_ROBIN, Cluster.LEAST_REQUEST, Cluster.RANDOM)
+
+
 def _classify(ctx: Context, d: Dropped, port: int, subset: Subset | None,
               name: str) -> tuple[str, Resource, FieldPath, dict[str, Any]] | None:
     blk = d.block
@@ -235,6 +249,12 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 if got is None:
                     continue
                 code, res, path, args = got
+                if harmless_lb_drop(d.block.name, d.block.value,
+                                    _leaves(d.block.value, args["lost"].split(", "),
+                                            d.block.name), bc.cluster):
+                    args = {**args, "entry": args["entry"] if code == "ML1211" else
+                            f"{args['entry']} for port {port}"}
+                    code = "ML1213"
                 key = (code, res.ref, path, d.block.name, args["lost"])
                 hit = hits.get(key)
                 if hit is None:
