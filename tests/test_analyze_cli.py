@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from golden import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,58 @@ def test_suppress_annotation_on_the_resource(tmp_path: Path) -> None:
                            "    galley.istio.io/analyze-suppress: IST0101\nspec:\n  hosts")
     r = run("-f", write(tmp_path, text))
     assert r.returncode == 0 and "ML1103" not in r.stdout
+
+
+def test_suppress_takes_istioctls_resource_forms_and_exact_codes(tmp_path: Path) -> None:
+    """`--suppress CODE=RESOURCE` as istioctl: RESOURCE is `Kind name.namespace` (istioctl's help
+    text) or `Kind namespace/name` (its origin string), `*` globs; CODE is exact."""
+    path = write(tmp_path, NC_CASE)
+
+    def codes(*suppress: str) -> set[str]:
+        args = [a for s in suppress for a in ("--suppress", s)]
+        return {f["code"] for f in json.loads(run("-f", path, "-o", "json", *args).stdout)}
+
+    assert "ML1103" in codes()
+    for form in ("IST0101=VirtualService web.shop", "IST0101=VirtualService *.shop",
+                 "ML1103=VirtualService shop/web", "ML1103=VirtualService shop/*",
+                 "IST0101=*"):
+        assert "ML1103" not in codes(form), form
+    for form in ("IST0101=VirtualService web.other", "IST0101=VirtualService web",
+                 "IST0101=Service web.shop", "IST01*=VirtualService web.shop",
+                 "IST0102=VirtualService web.shop"):
+        assert "ML1103" in codes(form), form
+    r = run("-f", path, "--suppress", "IST9999=VirtualService web.shop")
+    assert "Warning: Supplied message code 'IST9999' is an unknown message code and will not " \
+           "have any effect." in r.stderr and r.returncode == 79
+
+
+@pytest.mark.parametrize(("value", "suppressed"), [
+    ("IST0101", True), ("ML1103", True), ("*", True), ("IST0118,IST0101", True),
+    ("IST0118, IST0101", False),  # istioctl splits on "," and does not trim
+    ("IST0102", False), ("ist0101", False)])
+def test_suppress_annotation_as_istioctl_reads_it(tmp_path: Path, value: str,
+                                                  suppressed: bool) -> None:
+    text = NC_CASE.replace("metadata: {name: web, namespace: shop}\nspec:\n  hosts",
+                           "metadata:\n  name: web\n  namespace: shop\n  annotations:\n"
+                           f"    galley.istio.io/analyze-suppress: '{value}'\nspec:\n  hosts")
+    found = {f["code"] for f in json.loads(run("-f", write(tmp_path, text), "-o", "json").stdout)}
+    assert ("ML1103" not in found) == suppressed
+    assert "ML1131" in found  # the Service's finding: the annotation is on the VirtualService
+
+
+def test_failure_threshold_levels(tmp_path: Path) -> None:
+    # no VirtualService, port 81 on its own targetPort: only the Info on port 81's name
+    infos_only = NC_CASE.rsplit("---\n", 1)[0].replace("port: 81, targetPort: 8080",
+                                                       "port: 81, targetPort: 8081")
+    path = write(tmp_path, infos_only)
+    assert {f["level"] for f in json.loads(run("-f", path, "-o", "json").stdout)} == {"Info"}
+    assert run("-f", path).returncode == 0
+    assert run("-f", path, "--failure-threshold", "Warning").returncode == 0
+    assert run("-f", path, "--failure-threshold", "Info").returncode == 79
+    assert run("-f", path, "--failure-threshold", "info").returncode == 79
+    assert run("-f", path, "--failure-threshold", "Info", "--output-threshold",
+               "Error").returncode == 79  # decided before the output threshold
+    assert run("-f", path, "--failure-threshold", "Info", "-S", "IST0118=Service *").returncode == 0
 
 
 def test_usage_errors_exit_64(tmp_path: Path) -> None:

@@ -95,8 +95,10 @@ def analyze_cmd(
     output_threshold: Annotated[str, typer.Option(
         "--output-threshold", help="Print findings at or above this level.")] = "Info",
     suppress: Annotated[list[str], typer.Option(
-        "--suppress", "-S", help="CODE=RESOURCE (globs), e.g. 'IST0102=Namespace *' or "
-                                 "'ML1205=DestinationRule shop/*'; repeatable.")] = [],  # noqa: B006
+        "--suppress", "-S", help="CODE=RESOURCE: drop findings with this ML or IST code on "
+                                 "this resource, 'Kind name.namespace' or 'Kind namespace/name', "
+                                 "'*' globs, e.g. 'IST0102=Namespace *' or "
+                                 "'ML1205=DestinationRule *.shop'; repeatable.")] = [],  # noqa: B006
     mesh_config: Annotated[str | None, typer.Option(
         "--mesh-config", help="MeshConfig file, or the istio ConfigMap.")] = None,
     analyzer: Annotated[list[str], typer.Option(
@@ -115,6 +117,10 @@ def analyze_cmd(
         suppressions = [Suppression.parse(s) for s in suppress]
     except ValueError as exc:
         raise _usage(str(exc)) from exc
+    for s in suppressions:
+        if not s.known():
+            _err.print(f"Warning: Supplied message code '{s.code}' is an unknown message code "
+                       "and will not have any effect.", markup=False)
     if not filename:
         raise _usage("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
     selected = by_name(analyzer) if analyzer else ANALYZERS
