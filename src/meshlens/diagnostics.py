@@ -197,7 +197,7 @@ CODES: dict[str, Code] = {
            "each request is sent up to {attempts} times ({retries}), so the requests in flight "
            "grow up to {attempts}-fold; a load of more than about {concurrent} concurrent "
            "requests then fills {limit} and new requests fail with 503 UO (upstream overflow)",
-           title="retries that multiply load (Info)"),
+           title="retries that multiply load"),
         _c("ML1250", E, "cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication "
            "is STRICT on port {port}: the server sidecar accepts only Istio mTLS there (no filter "
            "chain matches: server-side NR) and closes the connection: 503 UC/UF",

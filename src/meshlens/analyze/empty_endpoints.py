@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from meshlens.analyze._compiled import HEALTHY, cla_index, describe_clusters, hosts, outbound
 from meshlens.analyze._istio import labels_match
 from meshlens.analyze.unused_subsets import subset_used
-from meshlens.analyze.core import Context, Finding, Metadata, finding, selector_string, short_list
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, finding, selector_string,
+                                   short_list)
 from meshlens.model.registry import Service
 from meshlens.resources import Resource
 from meshlens.source import FieldPath
@@ -28,6 +29,31 @@ METADATA = Metadata(
     compiled=True,
     yields_to=("ML1114",),
 )
+
+DOCS = {
+    "ML1202": CodeDoc(
+        checks="On each sidecar's compiled EDS: a subset cluster that a VirtualService routes "
+               "to (route or mirror) and whose endpoint list has no endpoint Envoy would pick "
+               "(none, or all UNHEALTHY with panic routing off). The reason names only pods of "
+               "the service itself.",
+        matters="Requests routed to the subset fail with 503 UH (no healthy upstream).",
+        quiet="No route uses the subset (harmless today; ML1205 notes it); the subset has "
+              "endpoints; the service itself has none (ML1203 reports it once); no pod carries "
+              "the labels at all (istioctl's IST0173, ML1114, says so).",
+        example="VirtualService details: route [{destination: {host: details, subset: v2}}]\n"
+                "DestinationRule details: subsets [{name: v2, labels: {version: v2}}]   # no "
+                "details-v2 pod"),
+    "ML1203": CodeDoc(
+        checks="On each sidecar's compiled EDS: a service cluster (no subset) with no endpoint "
+               "Envoy would pick, with the reason read from the model (selector matches no pod, "
+               "pods in another namespace, named targetPort unresolved, pods not ready, "
+               "ServiceEntry without endpoints).",
+        matters="Every request to the service's port fails with 503 UH.",
+        quiet="The service has at least one healthy endpoint; headless and DNS services "
+              "(no EDS); sidecars that do not import the service.",
+        example="Service ghost: {selector: {app: ghost}, ports: [{name: http, port: 80}]}   # no "
+                "pod has app=ghost"),
+}
 
 
 def exist_but_empty(names: list[str]) -> str:

@@ -27,7 +27,8 @@ from meshlens.analyze._compiled import (
     outbound,
     tls_state,
 )
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, dotted, finding, iter_dicts
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, dotted, finding,
+                                   iter_dicts)
 from meshlens.model.destination_rules import Subset
 from meshlens.model.policy import DEST, MESH, PORT, PORT_BLOCKS, SUBSET, Dropped, lost_fields
 from meshlens.resources import Resource
@@ -40,6 +41,40 @@ METADATA = Metadata(
     codes=("ML1210", "ML1211", "ML1213"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1210": CodeDoc(
+        checks="On compiled clusters, the blocks the compiler recorded as dropped by a "
+               "portLevelSettings entry: an entry replaces the destination-level connectionPool, "
+               "outlierDetection, loadBalancer and tls whole (a block the entry omits falls back "
+               "to defaults) and drops proxyProtocol and retryBudget.",
+        matters="What was written at destination level silently does not apply on that port: "
+                "e.g. tcpKeepalive lost (idle connections a NAT dropped: 503 UC), TLS lost "
+                "(plaintext to a TLS server: 503 UC), outlier detection or limits lost.",
+        quiet="The entry repeats every field it needs; no destination-level block of that kind; "
+              "only the balancing algorithm is lost (ML1213, Info).",
+        example="trafficPolicy:\n  connectionPool: {tcp: {tcpKeepalive: {time: 60s}}}\n  "
+                "portLevelSettings:\n  - port: {number: 80}\n    connectionPool: {http: "
+                "{http1MaxPendingRequests: 10}}"),
+    "ML1211": CodeDoc(
+        checks="The same for a subset: a subset's block (or its port-level entry) replaces the "
+               "inherited block as a whole, field by field nothing merges.",
+        matters="Limits, keepalive or TLS written above are lost on the subset's clusters (same "
+                "flags as ML1210).",
+        quiet="The subset block repeats what it needs; the subset sets no block of that kind.",
+        example="subsets:\n- name: v2\n  trafficPolicy: {connectionPool: {http: {maxRetries: "
+                "3}}}   # drops the destination-level tcp settings"),
+    "ML1213": CodeDoc(
+        checks="A portLevelSettings entry or a subset block that drops only loadBalancer.simple "
+               "with a plain algorithm (ROUND_ROBIN, LEAST_REQUEST, RANDOM), while the cluster "
+               "still balances with a plain algorithm.",
+        matters="Only which healthy endpoint gets a request changes; no request fails. Info "
+                "(Istio's egress-rule-google-apis sample does this).",
+        quiet="Anything else is dropped too, or consistentHash/locality settings are lost "
+              "(then ML1210/ML1211).",
+        example="trafficPolicy:\n  loadBalancer: {simple: ROUND_ROBIN}\n  portLevelSettings:\n  "
+                "- port: {number: 443}\n    tls: {mode: SIMPLE}"),
+}
 
 Cluster = cluster_pb2.Cluster
 _LB = {v: k for k, v in Cluster.LbPolicy.items()}

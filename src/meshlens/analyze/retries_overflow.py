@@ -15,7 +15,7 @@ from typing import Any
 
 from meshlens.analyze._compiled import MAX_U32, describe_clusters, outbound, value_at
 from meshlens.analyze._routes import RouteRef, http_refs, resource_by_ref
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 
 METADATA = Metadata(
     name="meshlens.RetryOverflowAnalyzer",
@@ -24,6 +24,33 @@ METADATA = Metadata(
     codes=("ML1240", "ML1241"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1240": CodeDoc(
+        checks="On each sidecar's compiled RDS and CDS: the most retries a route to a cluster "
+               "allows (Istio's default policy gives 2 when the VirtualService sets none) "
+               "against the cluster's circuit breakers written by the user (max_connections, "
+               "max_pending_requests, max_requests).",
+        matters="A limit below the attempts of one request (1 + retries) is filled by a single "
+                "failing request and its retries: concurrent requests fail with 503 UO "
+                "(upstream overflow).",
+        quiet="Limits at or above the attempts; routes with retries: {attempts: 0}; limits "
+              "left at istiod's defaults (4294967295).",
+        example="connectionPool: {tcp: {maxConnections: 1}, http: {maxRetries: 1}}   # 3 "
+                "attempts per request"),
+    "ML1241": CodeDoc(
+        checks="Clusters whose retries are unbounded (max_retries 4294967295, maxRetries unset) "
+               "while the user set http2MaxRequests or http1MaxPendingRequests; reported only "
+               "when no limit is already below one request's attempts (then ML1240).",
+        matters="Info, a load note: when the upstream fails, each request is sent up to "
+                "1 + retries times, so requests in flight grow that much; above about "
+                "limit / attempts concurrent requests new requests get 503 UO. Whether that "
+                "load happens is a capacity question, not a configuration error.",
+        quiet="maxRetries set (bounded retries); no request limits; limits below "
+              "the attempts (ML1240 instead).",
+        example="connectionPool: {http: {http2MaxRequests: 1000}}   # with Istio's default 2 "
+                "retries"),
+}
 
 LIMITS = (("max_requests", "http2MaxRequests"), ("max_pending_requests", "http1MaxPendingRequests"),
           ("max_connections", "maxConnections"))

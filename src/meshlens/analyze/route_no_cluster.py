@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._routes import RouteRef, cluster_exists, http_refs, tcp_refs
-from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, short_list
 from meshlens.compiler import CompileResult
 from meshlens.compiler.names import parse_cluster_name
 from meshlens.model.destination_rules import choose, resolve_short_name
@@ -31,6 +31,37 @@ METADATA = Metadata(
     compiled=True,
     yields_to=("ML1101", "ML1103"),
 )
+
+DOCS = {
+    "ML1201": CodeDoc(
+        checks="On each sidecar's compiled RDS (and TCP/TLS VirtualService rules): a route or "
+               "mirror to outbound|PORT|SUBSET|HOST that is not in the sidecar's CDS, with the "
+               "reason from the model: no such host, not exported to the client's namespace, "
+               "outside its Sidecar's egress, no such port, or a subset the rule the client "
+               "uses does not define.",
+        matters="Envoy answers 503 NC (no cluster found); a mirror to a missing cluster is "
+                "silently dropped.",
+        quiet="The cluster exists for that client; istioctl's IST0101 (ML1101/ML1103) already "
+              "names the same destination; the route exists only through istiod's port-80 "
+              "workaround (ML1206, Info).",
+        example="DestinationRule in namespace team defines subset v1 with exportTo ['.'], "
+                "clients in shop route to subset v1"),
+    "ML1206": CodeDoc(
+        checks="The routes of ML1201 that are in route table 80 only because of istiod's "
+               "port-80 workaround: buildSidecarVirtualHostsForVirtualService keeps every "
+               "VirtualService for listener port 80 and, when none of its hosts is a port-80 "
+               "service, still emits HOST:80 with the routes built for port 80, so a "
+               "destination without port.number becomes outbound|80|...|HOST.",
+        matters="Info: only a request to HOST on port 80, a port the Service does not have, "
+                "reaches that virtual host (it would get 503 NC). Requests to the service's own "
+                "ports use their own route table and are unaffected. istioctl reports nothing.",
+        quiet="No HTTP port 80 anywhere in the mesh (no route table 80); the VirtualService's "
+              "host has port 80 (then a missing cluster is a real ML1201); the destination "
+              "gives port.number.",
+        example="ServiceEntry with port 80 (or an ingress gateway Service on 80) plus "
+                "VirtualService reviews (port 9080 only): route [{destination: {host: reviews, "
+                "subset: v1}}]"),
+}
 
 
 def _defining_rules(ctx: Context, host: str, subset: str) -> list[Resource]:

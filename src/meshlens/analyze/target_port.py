@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, finding, iter_dicts, short_list
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, finding, iter_dicts,
+                                   short_list)
 from meshlens.model.registry import Workload
 
 METADATA = Metadata(
@@ -25,6 +26,21 @@ METADATA = Metadata(
     codes=("ML1290",),
     supersedes=("ML0301",),
 )
+
+DOCS = {
+    "ML1290": CodeDoc(
+        checks="Service ports whose targetPort is a name, against the containers[].ports[].name "
+               "of each workload the Service selects; it replaces the loader's per-pod ML0301 "
+               "note on the same field.",
+        matters="Kubernetes leaves a pod without that port name out of the Service's endpoints "
+                "(the EndpointSlice controller's FindPort): requests are not sent to it, 503 UH "
+                "when no pod is left.",
+        quiet="Numeric targetPorts, declared or not: Kubernetes needs no containerPort for them "
+              "(grpc-echo listens on ports given as arguments); every selected workload names "
+              "the port.",
+        example="Service: ports [{port: 80, targetPort: web-http}]; containers: [{ports: "
+                "[{containerPort: 8080}]}]   # unnamed"),
+}
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:

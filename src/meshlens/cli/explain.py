@@ -87,3 +87,29 @@ def flag_cmd(
         sys.stdout.write(f"{f.code} ({f.name}): {f.meaning}\n  layer: {f.layer}\n  check:\n")
         for c in f.checks:
             sys.stdout.write(f"  - {c}\n")
+
+
+@explain_app.command("code")
+def code_cmd(
+    code: Annotated[str, typer.Argument(help="An analyze code (ML1241), an IST code meshlens "
+                                             "implements (IST0101), or 'all'")],
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """What an analyze code checks, why it matters, when it stays quiet, and an example."""
+    from meshlens.analyze.code_docs import documented, lookup, render_text
+
+    entries = sorted(documented().values(), key=lambda e: e.code) \
+        if code.strip().lower() == "all" else lookup(code)
+    if not entries:
+        known = sorted(documented())
+        fail(f"unknown code {code!r}: analyze codes are {known[0]} to {known[-1]} "
+             "(meshlens explain code all), or an IST code meshlens implements")
+    if output == Output.json:
+        sys.stdout.write(json.dumps([e.to_dict() for e in entries], indent=2) + "\n")
+    elif output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump([e.to_dict() for e in entries], sort_keys=False,
+                                        width=1000))
+    else:
+        sys.stdout.write(render_text(entries))
