@@ -5,7 +5,9 @@ Layer: L6. Imports: analyze.core, analyze._compiled, analyze._istio, model.
 Proven on compiled EDS: the cluster is in CDS and its ClusterLoadAssignment has no endpoint
 Envoy would pick (none at all, or all UNHEALTHY with panic routing off). A subset cluster is
 reported on the DestinationRule subset (unless istioctl's IST0173 already says no pod at all
-carries its labels); a service cluster on the Service or ServiceEntry.
+carries its labels) only when a VirtualService routes to that subset (an empty subset nothing
+routes to fails no request: ML1205 notes it); its reason names only pods of the service itself.
+A service cluster is reported on the Service or ServiceEntry.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ Proven on compiled config: the retry policy of every route in the proxy's RDS th
 cluster (Istio adds 2 retries to every route unless the VirtualService says otherwise) against
 that cluster's circuit breakers. Envoy's circuit breakers are per client proxy, so the numbers
 compare one request's attempts with one sidecar's limits.
+
+ML1240 (Warning) is a configuration mistake: one failing request and its retries fill a limit.
+ML1241 is an Info load note (issue 15): with unbounded retries a request budget is filled only
+when the upstream fails under a load of about limit / attempts concurrent requests, a capacity
+question that a plain ``http2MaxRequests: 1000`` does not make a problem.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ Proven on the compiled config of each proxy: a route in its RDS (or a TCP/TLS Vi
 rule) names ``outbound|PORT|SUBSET|HOST`` and that cluster is not in its CDS. The reason is then
 looked up in the model: the host does not exist, is not exported to the proxy's namespace, is
 outside its Sidecar's egress, has no such port, or the subset is not defined by a DestinationRule
-the proxy can see.
+the proxy can see. Routes that exist only through istiod's port-80 workaround (see
+:func:`port80_workaround`) are an Info note (ML1206), not ML1201.
 """
 
 from __future__ import annotations
