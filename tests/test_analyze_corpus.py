@@ -12,6 +12,8 @@ The configurations (:func:`configurations`):
   with the version it routes to;
 * helloworld, httpbin, curl, sleep, tcp-echo, grpc-echo, alone and with their gateway or
   routing files;
+* configurations of Istio's documentation tasks (``tests/analyze_corpus/tasks``: circuit
+  breaking, mirroring, egress, locality failover) over the samples they use;
 * the manifests of every golden case in ``tests/cases/*/``.
 
 Files are combined as ``kubectl apply`` would apply them in order: a later object with the same
@@ -99,6 +101,14 @@ def configurations() -> Iterator[tuple[str, list[Path]]]:
                                                "tcp-echo/gateway-api/tcp-echo-all-v1.yaml")
     yield "grpc-echo", s("grpc-echo/grpc-echo.yaml")
     yield "curl + grpc-echo", s("curl/curl.yaml", "grpc-echo/grpc-echo.yaml")
+    tasks = CORPUS / "tasks"
+    yield "task circuit-breaking", s("httpbin/httpbin.yaml", "curl/curl.yaml") + [
+        tasks / "circuit-breaking.yaml"]
+    yield "task mirroring", s("httpbin/httpbin.yaml", "curl/curl.yaml") + [
+        tasks / "mirroring.yaml"]
+    yield "task egress", s("curl/curl.yaml", "httpbin/httpbin.yaml") + [tasks / "egress.yaml"]
+    yield "task locality-failover", s("helloworld/helloworld.yaml", "curl/curl.yaml") + [
+        tasks / "locality-failover.yaml"]
     for case in sorted((ROOT / "tests" / "cases").glob("*/manifests.yaml")):
         yield f"case {case.parent.name}", [case]
 
