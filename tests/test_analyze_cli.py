@@ -260,6 +260,9 @@ def test_stdin_and_list_analyzers() -> None:
 
 def test_json_fields(tmp_path: Path) -> None:
     findings = json.loads(run("-f", write(tmp_path, NC_CASE), "-o", "json").stdout)
+    schema = json.loads((ROOT / "src" / "meshlens" / "analyze" / "schemas" /
+                         "analyze.schema.json").read_text())
+    jsonschema.validate(findings + json.loads(run("-f", SEED, "-o", "json").stdout), schema)
     keys = {"code", "level", "message", "resource", "file", "line", "column", "flag",
             "istio_code", "fix"}
     assert findings and all(set(f) == keys for f in findings)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from meshlens import analyze
@@ -61,5 +62,8 @@ def test_cli_explain_code_text_json_and_errors() -> None:
     assert set(data[0]) >= {"checks", "matters", "quiet", "example", "level", "analyzer"}
     everything = json.loads(explain("all", "-o", "json").stdout)
     assert {d["code"] for d in everything} == set(documented())
+    schema = json.loads((ROOT / "src" / "meshlens" / "analyze" / "schemas" /
+                         "explain-code.schema.json").read_text())
+    jsonschema.validate(everything + json.loads(explain("ML0301", "-o", "json").stdout), schema)
     bad = explain("ML9999")
     assert bad.returncode == 2 and "unknown code 'ML9999'" in bad.stderr
