@@ -1,4 +1,5 @@
-"""``meshlens explain``: where every field of a compiled resource came from; what a flag means.
+"""``meshlens explain``: where every field of a compiled resource came from; what a response
+flag or an analyze code means.
 
 Layer: L8.
 """
@@ -13,7 +14,8 @@ import typer
 
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, compile_files, fail
 
-explain_app = typer.Typer(no_args_is_help=True, help="Explain compiled config and response flags.")
+explain_app = typer.Typer(no_args_is_help=True,
+                          help="Explain compiled config, response flags and analyze codes.")
 
 
 def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: str | None,
