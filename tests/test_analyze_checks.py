@@ -462,12 +462,22 @@ def test_outlier_detection_that_can_eject_every_endpoint(tmp_path: Path) -> None
 
 def test_limit_below_one_request_and_its_retries(tmp_path: Path) -> None:
     text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
-              "      tcp: {maxConnections: 1}\n      http: {maxRetries: 1}\n")
-    f = one(analyze(tmp_path, text), "ML1240")
-    assert "max_connections (maxConnections)" in f.message and "3 attempts" in f.message
+              "      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n")
+    found = only(analyze(tmp_path, text), "ML1240")  # Istio's circuit-breaking task
+    assert len(found) == 2
+    f = next(x for x in found if "max_connections (maxConnections)" in x.message)
+    assert "3 attempts" in f.message
     assert "Istio's default retry policy" in f.message and f.flag == "UO"
-    assert not only(analyze(tmp_path, text.replace("maxConnections: 1", "maxConnections: 100")),
-                    "ML1240")
+    roomy = text.replace("http1MaxPendingRequests: 1", "http1MaxPendingRequests: 100")
+    assert not only(analyze(tmp_path, roomy), "ML1240")  # 1 connection + 100 waiting
+
+
+def test_max_connections_alone_queues_instead_of_overflowing(tmp_path: Path) -> None:
+    """With the pending queue left unbounded (istiod's default), requests beyond the
+    connections wait: no 503 UO, so a small maxConnections alone is not reported."""
+    text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
+              "      tcp: {maxConnections: 1}\n      http: {maxRetries: 1}\n")
+    assert not only(analyze(tmp_path, text), "ML1240")
 
 
 def test_limit_below_retries_of_an_explicit_retry_policy(tmp_path: Path) -> None:

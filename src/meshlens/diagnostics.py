@@ -189,8 +189,9 @@ CODES: dict[str, Code] = {
            "(minHealthPercent {mhp}): after {n} consecutive failures every request fails with "
            "503 UH until base_ejection_time passes", title="outlier detection that can eject all"),
         _c("ML1240", W, "circuit breaker {limit} on {cluster} is {value}, fewer than the {attempts} "
-           "attempts one request may take ({retries}): a single failing request and its retries "
-           "fill it, and concurrent requests fail with 503 UO (upstream overflow)",
+           "attempts one request may take ({retries}): a few concurrent requests already "
+           "overflow it, and more when failures are retried (each retry is a new request through "
+           "the same limits); the requests over the limit fail with 503 UO (upstream overflow)",
            title="connection pool limit below the retry attempts"),
         _c("ML1241", I, "retries to {cluster} are unbounded (max_retries 4294967295) while "
            "{limit} is {value}: a load note, not a configuration error: when the upstream fails, "

@@ -124,8 +124,8 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                                                    "value, or remove the field."))
         flag = ""
         if hit["overflow"]:
-            meaning += f", and retries alone can fill {hit['overflow']}: new requests fail with " \
-                       "503 UO"
+            meaning += (f", and under failure load retries can fill {hit['overflow']}: new "
+                        "requests fail with 503 UO")
             flag = "UO"
         yield finding("ML1220", res, where.field, span=span, field=hit["field"],
                       envoy_field=hit["envoy_field"], clusters=clusters, value=hit["value"],
