@@ -1,0 +1,120 @@
+"""A config dump is untrusted input: it never runs code, and it is read within the loader's limits.
+
+Issue 12, items 1 and 4. A dump comes from production or from another team; its ``@type`` URLs
+name protobuf types, and meshlens must only ever *look them up* (in the descriptor pool, after
+importing xds-protos's own modules), never import a module the dump names. Every bad dump is
+``error: FILE: message`` and exit 2, within bounded time and memory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from meshlens.cli import app
+from meshlens.dump import parse_config_dump
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = sorted(p for p in (ROOT / "tests" / "cases").iterdir() if p.is_dir())
+ENV_PYTHON = sys.executable
+
+
+def _dump(*type_names: str) -> str:
+    return json.dumps({"configs": [{"@type": f"type.googleapis.com/{t}"} for t in type_names]})
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ENV_PYTHON, "-m", "meshlens", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+# --- item 1: no import of a name taken from the dump ----------------------------------------------
+
+
+def test_a_type_named_this_zen_prints_nothing_and_imports_nothing(tmp_path: Path) -> None:
+    """``this`` is a real stdlib module that prints the Zen of Python when imported."""
+    path = tmp_path / "zen.json"
+    path.write_text(_dump("this.Zen", "antigravity.Fly", "os.system"))
+    code = (
+        "import sys\n"
+        "from meshlens.dump import parse_config_dump, _proto_modules\n"
+        "_proto_modules()\n"
+        "before = set(sys.modules)\n"
+        f"d = parse_config_dump(open({str(path)!r}).read())\n"
+        "print(sorted(d.skipped_types))\n"
+        "print(sorted(set(sys.modules) - before))\n"
+        "print('this' in sys.modules, 'antigravity' in sys.modules)\n"
+    )
+    r = subprocess.run([ENV_PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Beautiful is better" not in r.stdout + r.stderr
+    skipped, foreign, imported = r.stdout.splitlines()
+    assert skipped == str(sorted(f"type.googleapis.com/{t}"
+                                 for t in ("this.Zen", "antigravity.Fly", "os.system")))
+    assert foreign == "[]"
+    assert imported == "False False"
+
+
+def test_a_module_next_to_the_dump_does_not_run(tmp_path: Path) -> None:
+    """``python -m meshlens`` puts the working folder on sys.path: a planted module must not run."""
+    marker = tmp_path / "PWNED"
+    payload = f"open({str(marker)!r}, 'w').write('ran')\n"
+    (tmp_path / "evilmod.py").write_text(payload)
+    (tmp_path / "evilpkg").mkdir()
+    (tmp_path / "evilpkg" / "__init__.py").write_text(payload)
+    (tmp_path / "evilpkg" / "sub_pb2.py").write_text(payload)
+    dump = tmp_path / "dump.json"
+    dump.write_text(_dump("evilmod.Type", "evilpkg.sub.Type", "evilpkg.Type"))
+    r = _run(["proxy-config", "all", "--config-dump", "dump.json"], tmp_path)
+    assert not marker.exists(), "a module named by the dump was imported"
+    assert "Traceback" not in r.stderr
+    assert "skipped 3 unknown type(s)" in r.stderr
+    assert "type.googleapis.com/evilmod.Type" in r.stderr
+
+
+def test_only_xds_protos_modules_are_imported_to_resolve_types(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from meshlens.dump import parse_config_dump, _proto_modules\n"
+        "_proto_modules()\n"
+        "before = set(sys.modules)\n"
+        "names = ['json.decoder.X', 'subprocess.Popen', 'envoy', 'envoy.config', 'xds.x',\n"
+        "         'envoy.config.cluster.v3.Cluster', 'envoy.config.cluster.v3.Nope.Deeper',\n"
+        "         'envoy.extensions.filters.http.fault.v3.HTTPFault',\n"
+        "         'envoy.extensions.filters.http.buffer.v3.Buffer', '..', '.envoy.x', '']\n"
+        "dump = {'configs': [{'@type': 'type.googleapis.com/' + n} for n in names]}\n"
+        "import json\n"
+        "d = parse_config_dump(json.dumps(dump))\n"
+        "for m in sorted(set(sys.modules) - before): print(m)\n"
+    )
+    r = subprocess.run([ENV_PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    imported = r.stdout.split()
+    # the fault and buffer filters' modules (and the packages above them), nothing else
+    assert "envoy.extensions.filters.http.buffer.v3.buffer_pb2" in imported
+    assert "envoy.extensions.filters.http.fault.v3.fault_pb2" in imported
+    for module in imported:
+        assert module.split(".")[0] in {"envoy", "xds", "udpa", "validate"}, module
+        assert module.endswith("_pb2") or any(m.startswith(module + ".") for m in imported), module
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_meshlens_compile_output_reads_back_without_unknown_types(case: Path, fmt: str) -> None:
+    meta = tomllib.loads((case / "case.toml").read_text())
+    args = ["compile", "-f", str(case / "manifests.yaml"), meta["proxy"], "-o", fmt]
+    if (case / "mesh.yaml").exists():
+        args += ["--mesh-config", str(case / "mesh.yaml")]
+    out = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert out.exit_code == 0, out.stderr
+    dump = parse_config_dump(out.stdout)
+    assert dump.skipped_types == ()
+    assert dump.clusters is not None and dump.listeners is not None
