@@ -112,3 +112,111 @@ def test_meshlens_compile_output_reads_back_without_unknown_types(case: Path, fm
     dump = parse_config_dump(out.stdout)
     assert dump.skipped_types == ()
     assert dump.clusters is not None and dump.listeners is not None
+
+
+# --- item 4: a dump is read within the loader's limits --------------------------------------------
+
+
+def _laughs(levels: int = 9) -> str:
+    """A ~500-byte YAML alias bomb: 9**9 nodes when expanded."""
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _struct_dump(depth: int) -> str:
+    return ('{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.BootstrapConfigDump", '
+            '"bootstrap": {"node": {"metadata": ' + '{"a": ' * depth + "1" + "}" * depth
+            + "}}}]}")
+
+
+HOSTILE_DUMPS = {
+    # name: (text, message fragment after "error: FILE: ")
+    "yaml-alias-bomb": (_laughs(), "not a valid Envoy config dump: aliases expand this document"),
+    "yaml-alias-bomb-in-configs": (
+        "configs:\n- '@type': type.googleapis.com/envoy.admin.v3.ClustersConfigDump\n  x:\n"
+        + "".join(f"    {line}\n" for line in _laughs().splitlines()),
+        "not a valid Envoy config dump: aliases expand this document",
+    ),
+    "yaml-recursive-alias": ("configs: &c [*c]\n", "not a valid Envoy config dump: recursive alias"),
+    "json-integer-5000-digits": (
+        '{"configs": [], "n": ' + "9" * 5000 + "}",
+        "not a valid Envoy config dump: exceeds the limit (4300 digits)",
+    ),
+    "json-integer-in-a-field": (
+        '{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", '
+        '"version_info": ' + "1" * 4000 + "}]}",
+        "not a valid Envoy config dump: ",
+    ),
+    "json-nesting-100000": ("[" * 100_000 + "]" * 100_000, "not a valid Envoy config dump: "),
+    "json-nesting-150": (
+        '{"configs": ' + "[" * 150 + "]" * 150 + "}",
+        "not a valid Envoy config dump: it nests deeper than 100 levels",
+    ),
+    "json-struct-nesting-30": (_struct_dump(30), None),  # deep, but a valid dump
+    "json-struct-nesting-40": (_struct_dump(40), "cannot read a envoy.admin.v3.BootstrapConfigDump"),
+    # within max_dump_depth, but past protobuf's own limit of 100 messages (Struct, Value, ...)
+    "json-struct-nesting-94": (_struct_dump(94), "not a valid Envoy config dump: "),
+    "yaml-nesting-5000": ("a: " + "[" * 5000 + "]" * 5000 + "\n",
+                          "not an Envoy config dump: the file is neither JSON nor YAML"),
+    "json-lone-surrogate": (
+        '{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", '
+        '"version_info": "\\ud800"}]}',
+        "not a valid Envoy config dump: ",
+    ),
+    "json-infinity-port": (
+        '{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.ClustersConfigDump", '
+        '"static_clusters": [{"cluster": {"@type": "type.googleapis.com/envoy.config.cluster.v3.'
+        'Cluster", "per_connection_buffer_limit_bytes": Infinity}}]}]}',
+        "not a valid Envoy config dump: ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_DUMPS))
+def test_hostile_dumps_exit_2_within_bounds(case: str, tmp_path: Path) -> None:
+    from meshlens.cli.proxy_config import proxy_config_app
+
+    from bounded import bounded
+
+    text, fragment = HOSTILE_DUMPS[case]
+    path = tmp_path / "dump.json"
+    path.write_text(text)
+    with bounded(20, 256):
+        out = CliRunner().invoke(proxy_config_app, ["all", "--config-dump", str(path)],
+                                 catch_exceptions=False)
+    if fragment is None:
+        assert out.exit_code == 0, out.stderr
+        return
+    assert out.exit_code == 2, (out.exit_code, out.stderr)
+    assert out.stderr.startswith(f"error: {path}: {fragment}"), out.stderr
+    assert len(out.stderr.splitlines()) == 1 and out.stdout == ""
+
+
+def test_a_json_bomb_exits_2_in_a_real_process(tmp_path: Path) -> None:
+    """The two that exited 3 (an internal error) before, run as the user runs them."""
+    for name in ("json-integer-5000-digits", "json-nesting-100000"):
+        (tmp_path / "dump.json").write_text(HOSTILE_DUMPS[name][0])
+        r = _run(["proxy-config", "cluster", "--config-dump", "dump.json"], tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("error: dump.json: not a valid Envoy config dump: "), r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_a_fifo_as_a_dump_times_out_and_closed_stdin_is_named(tmp_path: Path) -> None:
+    import os
+    from dataclasses import replace
+
+    from meshlens.dump import read_dump
+    from meshlens.errors import DumpError
+    from meshlens.limits import Limits
+
+    from bounded import bounded
+
+    fifo = tmp_path / "dump.fifo"
+    os.mkfifo(fifo)
+    with bounded(5), pytest.raises(DumpError, match="cannot read file: nothing to read for 0.5s"):
+        read_dump(str(fifo), replace(Limits(), read_timeout=0.5))
+    r = subprocess.run(f"exec {ENV_PYTHON} -m meshlens proxy-config cluster --config-dump - <&-",
+                       shell=True, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (2, "error: <stdin>: cannot read stdin: it is closed\n")

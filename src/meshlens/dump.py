@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from envoy.admin.v3 import clusters_pb2, config_dump_pb2, config_dump_shared_pb2
@@ -35,7 +35,10 @@ from google.protobuf import any_pb2, descriptor_pool, json_format, message_facto
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import DecodeError, Message
 
-from meshlens.errors import DumpError
+from meshlens.errors import DumpError, LoadError
+from meshlens.limits import Limits, too_deep
+from meshlens.loader import load_yaml_text
+from meshlens.loader.files import read_input
 
 TYPE_PREFIX = "type.googleapis.com/"
 BOOTSTRAP = TYPE_PREFIX + "envoy.admin.v3.BootstrapConfigDump"
@@ -189,7 +192,25 @@ def _descriptor(full_name: str) -> Descriptor | None:
 # --- parsing -------------------------------------------------------------------------------
 
 
-def parse_config_dump(text: str) -> ConfigDump:
+def read_dump(path: str, limits: Limits = Limits()) -> str:
+    """The text of a dump file (``-`` for stdin) within ``limits.max_dump_bytes``.
+
+    A FIFO or device is read with ``limits.read_timeout``, as manifests are.
+
+    Raises:
+        DumpError: it cannot be read, is too large, or is not UTF-8 text.
+    """
+    try:
+        data = read_input(path, limits, max_bytes=limits.max_dump_bytes)
+    except LoadError as exc:
+        raise DumpError(exc.message.replace("(--max-file-bytes)", "").rstrip()) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DumpError("not a config dump: the file is not UTF-8 text") from exc
+
+
+def parse_config_dump(text: str, limits: Limits = Limits()) -> ConfigDump:
     """Parse the JSON (or YAML) text of a config dump.
 
     Raises:
@@ -203,7 +224,7 @@ def parse_config_dump(text: str) -> ConfigDump:
         >>> [c.name for c in clusters_of(d.clusters)], d.skipped_types
         (['agent'], ('type.googleapis.com/acme.Unknown',))
     """
-    data = _load_document(text, what="config dump")
+    data = _load_document(text, what="config dump", limits=limits)
     if not isinstance(data, dict) or not isinstance(data.get("configs"), list):
         raise DumpError(_not_a_config_dump(data))
     skipped: list[str] = []
@@ -217,8 +238,8 @@ def parse_config_dump(text: str) -> ConfigDump:
     message = config_dump_pb2.ConfigDump()
     try:
         json_format.ParseDict({"configs": configs}, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DumpError(f"not a valid Envoy config dump: {exc}") from exc
+    except _PARSE_ERRORS as exc:
+        raise DumpError(f"not a valid Envoy config dump: {_parse_error(exc)}") from exc
     raw = text if text.lstrip().startswith("{") else json.dumps(data, indent=2)
     return from_message(message, raw=raw, skipped_types=tuple(sorted(set(skipped))))
 
@@ -258,14 +279,14 @@ def from_message(message: config_dump_pb2.ConfigDump, *, raw: str = "",
         ecds=tuple(ecds), raw=raw, skipped_types=skipped_types)
 
 
-def parse_clusters(text: str) -> ClustersDump:
+def parse_clusters(text: str, limits: Limits = Limits()) -> ClustersDump:
     """Parse ``/clusters?format=json`` (snake_case or camelCase; unknown fields ignored).
 
     Example:
         >>> parse_clusters("{}").clusters.cluster_statuses
         []
     """
-    data = _load_document(text, what="/clusters dump")
+    data = _load_document(text, what="/clusters dump", limits=limits)
     if not isinstance(data, dict):
         raise DumpError("not Envoy's /clusters?format=json output: expected a JSON object "
                         '{"cluster_statuses": [...]}')
@@ -275,16 +296,35 @@ def parse_clusters(text: str) -> ClustersDump:
     message = clusters_pb2.Clusters()
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DumpError(f"not valid /clusters?format=json output: {exc}") from exc
+    except _PARSE_ERRORS as exc:
+        raise DumpError(f"not valid /clusters?format=json output: {_parse_error(exc)}") from exc
     return ClustersDump(clusters=message, raw=text)
 
 
-def _load_document(text: str, *, what: str) -> Any:
+#: What protobuf's ParseDict raises for JSON that does not fit the message (a string where a
+#: number goes, a lone surrogate in a string, a key that is not a string, ...).
+_PARSE_ERRORS = (json_format.ParseError, ValueError, TypeError, AttributeError, KeyError,
+                 IndexError, OverflowError, UnicodeError, RecursionError)
+
+
+def _parse_error(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it nests too deeply"
+    return str(exc) or type(exc).__name__
+
+
+def _load_document(text: str, *, what: str, limits: Limits) -> Any:
+    """The JSON (or YAML) value of a dump's text, within ``limits``.
+
+    JSON numbers with more digits than Python converts (4,300), nesting past Python's
+    recursion limit or past ``limits.max_dump_depth``, and YAML alias bombs are errors.
+    """
     if not text.strip():
         raise DumpError(f"empty file: expected an Envoy {what} (JSON)")
+    if len(text) > limits.max_dump_bytes:
+        raise DumpError(f"not a valid Envoy {what}: larger than {limits.max_dump_bytes} bytes")
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         if text.lstrip()[:1] in "{[":
             # A prefix of a valid document fails at its very end, or inside a string that
@@ -295,12 +335,33 @@ def _load_document(text: str, *, what: str) -> Any:
                                 ) from exc
             raise DumpError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
                             ) from exc
-    # Not JSON: meshlens's `compile -o yaml` prints the same dump as YAML.
-    import yaml
+        data = _load_yaml(text, what=what, limits=limits)
+    except RecursionError as exc:
+        raise DumpError(f"not a valid Envoy {what}: the JSON nests deeper than "
+                        f"{limits.max_dump_depth} levels") from exc
+    except ValueError as exc:  # int() of a number with more than sys.get_int_max_str_digits()
+        raise DumpError(f"not a valid Envoy {what}: {_first_line(exc)}") from exc
+    if too_deep(data, limits.max_dump_depth):
+        raise DumpError(f"not a valid Envoy {what}: it nests deeper than "
+                        f"{limits.max_dump_depth} levels")
+    return data
 
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).split(";")[0].strip()
+    return text[0].lower() + text[1:] if text else type(exc).__name__
+
+
+def _load_yaml(text: str, *, what: str, limits: Limits) -> Any:
+    """Not JSON: meshlens's ``compile -o yaml`` prints the same dump as YAML."""
+    yaml_limits = replace(limits, max_file_bytes=limits.max_dump_bytes,
+                          max_depth=limits.max_dump_depth)
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
+        docs = [d.data for d in load_yaml_text(text, "dump", yaml_limits)]
+    except LoadError as exc:
+        if exc.code == "ML0005" or "alias" in exc.message:
+            where = f" (line {exc.span.line})" if exc.span is not None else ""
+            raise DumpError(f"not a valid Envoy {what}: {exc.message}{where}") from exc
         raise DumpError(f"not an Envoy {what}: the file is neither JSON nor YAML") from exc
     kinds = [str(d["kind"]) for d in docs if isinstance(d, dict) and "kind" in d]
     if kinds:

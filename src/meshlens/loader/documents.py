@@ -22,7 +22,7 @@ import yaml
 from meshlens.diagnostics import Diagnostic, report
 from meshlens.errors import LoadError
 from meshlens.limits import Limits
-from meshlens.loader.scalars import Loader, Reading
+from meshlens.loader.scalars import Loader, Reading, RecoveringLoader, Undefined
 from meshlens.loader.shape import check_shape
 from meshlens.source import FieldPath, RawDocument, SourceSpan
 
@@ -45,12 +45,14 @@ class _Parsed:
     duplicates: list[yaml.Node]
 
 
-def _parse(text: str) -> _Parsed:
-    loader = Loader(text)
+def _parse(text: str, loader_class: Any = Loader) -> _Parsed:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
-        keep = node if loader.readings or loader.duplicates else None
+        # Positions of a recovered document cannot be composed again: keep its nodes.
+        recovered = loader_class is RecoveringLoader
+        keep = node if loader.readings or loader.duplicates or recovered else None
         mark = node.start_mark if node is not None else None
         return _Parsed(data, mark, keep, loader.readings, loader.duplicates)
     finally:
@@ -213,15 +215,16 @@ def _nul_in_text(text: str, name: str) -> LoadError:
 
 def _parsed_documents(
     text: str, name: str, limits: Limits
-) -> Iterator[tuple[_Chunk | None, _Parsed | None, LoadError | None]]:
-    """Each document of a stream as ``(chunk, parsed, error)``, with every limit applied.
+) -> Iterator[tuple[_Chunk | None, _Parsed | None, list[LoadError], bool]]:
+    """Each document of a stream as ``(chunk, parsed, errors, usable)``, every limit applied.
 
-    ``parsed`` is None when the document could not be read at all; ``error`` is set when it
-    breaks a limit or is not YAML. A ``(None, None, error)`` ends the stream (a NUL byte, too
-    many documents): nothing after it is read.
+    ``parsed`` is None when the document could not be read at all; ``usable`` is False when
+    it must be left out (not YAML, or a limit broken). A usable document may still have errors:
+    the List items they name were :data:`DROPPED`. A ``(None, None, [error], False)`` ends the
+    stream (a NUL byte, too many documents): nothing after it is read.
     """
     if "\x00" in text:
-        yield None, None, _nul_in_text(text, name)
+        yield None, None, [_nul_in_text(text, name)], False
         return
     if "\r" in text or "\x85" in text:
         # CR, CRLF and NEL are line breaks to YAML (libyaml reads each as "\n"): make them
@@ -230,17 +233,28 @@ def _parsed_documents(
     for count, (first_line, chunk_text) in enumerate(_split(text), 1):
         chunk = _Chunk(chunk_text, name, first_line)
         if count > limits.max_documents:
-            yield None, None, LoadError(
+            yield None, None, [LoadError(
                 f"more than {limits.max_documents} documents (--max-documents)",
                 SourceSpan(name, first_line + 1, 1),
                 "ML0005",
-            )
+            )], False
             return
+        errors: list[LoadError] = []
         try:
             parsed = _parse(chunk_text)
         except (yaml.YAMLError, RecursionError, ValueError, OverflowError, TypeError) as exc:
-            yield chunk, None, _yaml_error(exc, chunk)
-            continue
+            if not _undefined_alias(exc):
+                yield chunk, None, [_yaml_error(exc, chunk)], False
+                continue
+            try:
+                parsed = _parse(chunk_text, RecoveringLoader)
+            except (yaml.YAMLError, RecursionError, ValueError, OverflowError, TypeError):
+                yield chunk, None, [_yaml_error(exc, chunk)], False
+                continue
+            errors = _drop_undefined(parsed, chunk)
+            if parsed.data is None:
+                yield chunk, parsed, errors, False
+                continue
         if parsed.root is not None:
             chunk._root = parsed.root  # already composed: positions come free
         problem = None
@@ -254,9 +268,63 @@ def _parsed_documents(
         if problem is not None:
             code, message, where = problem
             span = chunk.locate(where) or chunk.locate(()) or SourceSpan(name, first_line + 1, 1)
-            yield chunk, parsed, LoadError(message, span, code)
+            yield chunk, parsed, [*errors, LoadError(message, span, code)], False
             continue
-        yield chunk, parsed, None
+        yield chunk, parsed, errors, True
+
+
+class _Dropped:
+    def __repr__(self) -> str:
+        return "DROPPED"
+
+
+#: A ``kind: List`` item left out because it could not be read (its error is reported).
+DROPPED: Any = _Dropped()
+
+
+def _undefined_alias(exc: Exception) -> bool:
+    return isinstance(exc, yaml.composer.ComposerError) and exc.problem == "found undefined alias"
+
+
+def _drop_undefined(parsed: _Parsed, chunk: _Chunk) -> list[LoadError]:
+    """Report each undefined alias; drop the List items holding one, or the whole document.
+
+    kubectl reads a List's items as separate objects, so one broken item does not take the
+    others with it; any other document holding an undefined alias is dropped whole.
+    """
+    data = parsed.data
+    items = data.get("items") if isinstance(data, dict) and _is_list(data) else None
+    if isinstance(items, list):
+        errors = []
+        for i, item in enumerate(items):
+            found = _find_undefined(item)
+            if found is not None:
+                errors.append(_undefined_error(found, chunk))
+                items[i] = DROPPED
+        if errors:
+            return errors
+    found = _find_undefined(data)
+    parsed.data = None
+    return [_undefined_error(found, chunk)] if found is not None else []
+
+
+def _undefined_error(found: Undefined, chunk: _Chunk) -> LoadError:
+    return LoadError("invalid YAML: found undefined alias", chunk.span(found.mark))
+
+
+def _find_undefined(value: Any) -> Undefined | None:
+    """The first :class:`Undefined` in a constructed value (shared objects visited once)."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Undefined):
+            return item
+        if isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(reversed(list(item.values() if isinstance(item, dict) else item)))
+            if isinstance(item, dict):
+                stack.extend(k for k in item if isinstance(k, Undefined))
+    return None
 
 
 def _root_span(chunk: _Chunk, parsed: _Parsed) -> SourceSpan:
@@ -279,14 +347,14 @@ def load_text(
     result = LoadResult()
     index = start_index
     objects = 0
-    for chunk, parsed, error in _parsed_documents(text, name, limits):
+    for chunk, parsed, errors, usable in _parsed_documents(text, name, limits):
         if parsed is not None and chunk is not None:
             for key_node in parsed.duplicates:
                 result.diagnostics.append(
                     report("ML0006", span=chunk.span(key_node.start_mark), key=key_node.value)
                 )
-        if error is not None:
-            result.errors.append(error)
+        result.errors.extend(errors)
+        if not usable:
             continue
         assert chunk is not None and parsed is not None
         data = parsed.data
@@ -303,6 +371,8 @@ def load_text(
             paths = _node_paths(parsed.root, {id(n) for n, _ in parsed.readings})
             readings = {paths[id(n)]: r for n, r in parsed.readings if id(n) in paths}
         for base, obj in _flatten(data):
+            if obj is DROPPED:
+                continue
             objects += 1
             if (
                 len(result.documents) + start_index >= limits.max_documents
@@ -368,9 +438,9 @@ def load_yaml_text(text: str, source: str, limits: Limits = Limits()) -> list[Ya
             "ML0005",
         )
     out: list[YamlDocument] = []
-    for chunk, parsed, error in _parsed_documents(text, source, limits):
-        if error is not None:
-            raise error
+    for chunk, parsed, errors, _ in _parsed_documents(text, source, limits):
+        if errors:
+            raise errors[0]
         assert chunk is not None and parsed is not None
         if parsed.data is not None:
             locator = _Locator(chunk, (), {})
@@ -378,10 +448,14 @@ def load_yaml_text(text: str, source: str, limits: Limits = Limits()) -> list[Ya
     return out
 
 
-def _flatten(data: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
+def _is_list(data: dict[str, Any]) -> bool:
     kind = data.get("kind")
+    return isinstance(kind, str) and kind.endswith("List") and isinstance(data.get("items"), list)
+
+
+def _flatten(data: dict[str, Any]) -> Iterator[tuple[FieldPath, Any]]:
     items = data.get("items")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(items, list):
+    if _is_list(data) and isinstance(items, list):
         for i, item in enumerate(items):
             yield ("items", i), item
     else:

@@ -113,19 +113,17 @@ def _go_number(text: str) -> Any:
     return text
 
 
-class Loader(_Base):  # type: ignore[misc,valid-type]
-    """PyYAML's safe (C) loader with goyaml.v2's scalar resolution, recording hazards."""
-
-    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+class _Hazards:
+    """What both loaders record while constructing: YAML 1.1 readings and duplicate keys."""
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        super().__init__(stream)  # type: ignore[call-arg]
         self.readings: list[tuple[yaml.Node, Reading]] = []
         self.duplicates: list[yaml.Node] = []
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         own = node.value  # flatten_mapping deletes merge keys from this very list
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)  # type: ignore[misc]
         if len(node.value) != len(own) or len(mapping) < len(own):
             seen: set[tuple[str, str]] = set()
             for key_node, _ in own:
@@ -135,6 +133,40 @@ class Loader(_Base):  # type: ignore[misc,valid-type]
                         self.duplicates.append(key_node)
                     seen.add(key)
         return mapping
+
+
+class Loader(_Hazards, _Base):  # type: ignore[misc,valid-type]
+    """PyYAML's safe (C) loader with goyaml.v2's scalar resolution, recording hazards."""
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+
+
+class Undefined:
+    """Where an undefined alias (``*name`` with no ``&name`` before it) stood in a document."""
+
+    __slots__ = ("mark",)
+
+    def __init__(self, mark: Any) -> None:
+        self.mark = mark
+
+
+_UNDEFINED_TAG = "tag:meshlens,2024:undefined-alias"
+
+
+class RecoveringLoader(_Hazards, yaml.SafeLoader):
+    """The same rules in pure Python, reading an undefined alias as an :class:`Undefined` value.
+
+    Used only after :class:`Loader` failed on an undefined alias, so that a ``kind: List``
+    loses only the items that hold one, not the whole file.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            if event.anchor not in self.anchors:
+                self.get_event()
+                return yaml.ScalarNode(_UNDEFINED_TAG, "", event.start_mark, event.end_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_bool(loader: Loader, node: yaml.ScalarNode) -> bool:
@@ -212,3 +244,9 @@ Loader.add_constructor("tag:yaml.org,2002:set", Loader.construct_yaml_map)
 Loader.add_constructor("tag:yaml.org,2002:omap", _construct_pairs)
 Loader.add_constructor("tag:yaml.org,2002:pairs", _construct_pairs)
 Loader.add_constructor(None, _construct_by_kind)
+
+RecoveringLoader.yaml_implicit_resolvers = Loader.yaml_implicit_resolvers
+RecoveringLoader.yaml_constructors = {
+    **Loader.yaml_constructors,
+    _UNDEFINED_TAG: lambda loader, node: Undefined(node.start_mark),
+}

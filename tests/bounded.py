@@ -1,0 +1,35 @@
+"""A hang guard for hostile-input tests: fail (never hang) past a time, and check peak memory."""
+
+from __future__ import annotations
+
+import signal
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+@contextmanager
+def bounded(seconds: float = 10.0, mib: float = 256.0) -> Iterator[None]:
+    """Fail (not hang) past ``seconds``; then check wall time and the Python heap's peak."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"hang guard: still running after {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    elapsed = time.monotonic() - start
+    assert elapsed < seconds, f"took {elapsed:.1f}s"
+    assert peak < mib * MIB, f"peak {peak / MIB:.0f} MiB"
