@@ -55,7 +55,7 @@ CODES: dict[str, Code] = {
         _c("ML0004", E, "document is not a Kubernetes object: {reason}", title="not an object"),
         _c("ML0005", E, "input limit exceeded: {message}", title="input too large"),
         _c("ML0006", W, "duplicate key {key!r}: the last value wins", title="duplicate YAML key"),
-        _c("ML0007", I, "skipped {path}: {reason}", title="file skipped"),
+        _c("ML0007", I, "skipped {file}: {reason}", title="file skipped"),
         # ML01xx: structure of a resource (as the API server's schema check)
         _c("ML0101", E, "{kind} {name}: missing required field {field}", title="missing field"),
         _c("ML0102", E, "unknown field {field!r}", title="unknown field"),

@@ -104,7 +104,7 @@ def _skipped(path: str, kind: str) -> Diagnostic:
     return report(
         "ML0007",
         span=SourceSpan(path, 1, 1),
-        path=path,
+        file=path,
         reason=f"{kind}, not a regular file (give it with -f to read it)",
     )
 
