@@ -66,7 +66,8 @@ class ConfigDump:
     """The sections of one Envoy config dump; a missing section is ``None``.
 
     ``raw`` is the dump's JSON text as read (``proxy-config all -o json`` prints it back);
-    ``skipped_types`` names every ``@type`` that had no protobuf class, each once, sorted.
+    ``skipped_types`` names every ``@type`` that had no protobuf class, each once, sorted
+    (invisible characters escaped, see :func:`printable`).
     """
 
     bootstrap: config_dump_pb2.BootstrapConfigDump | None = None
@@ -310,7 +311,22 @@ _PARSE_ERRORS = (json_format.ParseError, ValueError, TypeError, AttributeError, 
 def _parse_error(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "it nests too deeply"
-    return str(exc) or type(exc).__name__
+    return printable(str(exc) or type(exc).__name__)
+
+
+def printable(text: str) -> str:
+    """``text`` with every invisible or control character escaped: a message stays one line.
+
+    Dump keys, type URLs and protobuf's errors quote the input, which may hold anything.
+
+    Example:
+        >>> printable("a\\r\\nb\\u200bc"), printable("é ok")
+        ('a\\\\r\\\\nb\\\\u200bc', 'é ok')
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] if c in "\r\n\t" else
+                   f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in text)
 
 
 def _load_document(text: str, *, what: str, limits: Limits) -> Any:
@@ -379,7 +395,7 @@ def _not_a_config_dump(data: Any) -> str:
         return ("this is Envoy's /clusters?format=json output, not a /config_dump "
                 "(give it with --clusters-dump to `proxy-config endpoint`)")
     if isinstance(data, dict):
-        keys = ", ".join(sorted(map(str, data))[:8]) or "none"
+        keys = ", ".join(printable(k) for k in sorted(map(str, data))[:8]) or "none"
         return (f'not an Envoy config dump: expected a JSON object with a "configs" list '
                 f"(from /config_dump); its keys are: {keys}")
     return f"not an Envoy config dump: expected a JSON object, found {_json_kind(data)}"
@@ -411,7 +427,7 @@ def _prune(value: Any, desc: Descriptor, path: str, skipped: list[str]) -> Any:
             return value  # ParseDict reports it
         inner = _descriptor(url.rsplit("/", 1)[-1])
         if inner is None:
-            skipped.append(url)
+            skipped.append(printable(url))
             return _SKIP
         if inner.full_name in _OPAQUE_WKT or inner.full_name == "google.protobuf.Any":
             if inner.full_name == "google.protobuf.Any" and isinstance(value.get("value"), dict):
@@ -463,8 +479,8 @@ def _unpack(any_msg: any_pb2.Any, cls: type[Message]) -> Message:
     try:
         out.ParseFromString(any_msg.value)
     except DecodeError as exc:
-        raise DumpError(f"cannot read a {cls.DESCRIPTOR.full_name} from {any_msg.type_url}: "
-                        f"{exc}") from exc
+        raise DumpError(f"cannot read a {cls.DESCRIPTOR.full_name} from "
+                        f"{printable(any_msg.type_url)}: {exc}") from exc
     return out
 
 

@@ -48,8 +48,8 @@ def too_deep(value: Any, limit: int) -> bool:
     nor a wide alias graph costs a recursion or more than one step per written node.
 
     Example:
-        >>> too_deep({"a": [[1]]}, 2), too_deep({"a": [[1]]}, 1)
-        (False, True)
+        >>> too_deep({"a": [[1]]}, 2), too_deep({"a": [[1]]}, 1), too_deep(None, 0)
+        (False, True, False)
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     seen: set[int] = set()
@@ -60,9 +60,10 @@ def too_deep(value: Any, limit: int) -> bool:
         if id(item) in seen:
             continue
         seen.add(id(item))
-        stack.extend(
-            (child, depth + 1) for child in children(item) if isinstance(child, dict | list)
-        )
+        if isinstance(item, dict | list):
+            stack.extend(
+                (child, depth + 1) for child in children(item) if isinstance(child, dict | list)
+            )
     return False
 
 
