@@ -154,19 +154,13 @@ def _write(value: Any, as_yaml: bool, path: Path) -> bool:
     return True
 
 
+@pytest.mark.parametrize("strategy", [JSON_VALUES, DUMPS], ids=["structures", "near-valid"])
 @SETTINGS
-@given(value=JSON_VALUES, as_yaml=st.booleans(), command=COMMANDS)
-def test_random_structures(tmp_path: Path, value: Any, as_yaml: bool, command: str) -> None:
+@given(data=st.data(), as_yaml=st.booleans(), command=COMMANDS)
+def test_random_structures(tmp_path: Path, strategy: Any, data: Any, as_yaml: bool,
+                           command: str) -> None:
     path = tmp_path / "dump.json"
-    if _write(value, as_yaml, path):
-        _run(path, command)
-
-
-@SETTINGS
-@given(value=DUMPS, as_yaml=st.booleans(), command=COMMANDS)
-def test_near_valid_dumps(tmp_path: Path, value: Any, as_yaml: bool, command: str) -> None:
-    path = tmp_path / "dump.json"
-    if _write(value, as_yaml, path):
+    if _write(data.draw(strategy), as_yaml, path):
         _run(path, command)
 
 
