@@ -94,6 +94,18 @@ def test_a_device_is_skipped_in_a_folder_and_bounded_when_explicit(tmp_path: Pat
     assert err.code == "ML0005" and "larger than 1048576 bytes" in err.message
 
 
+def test_a_link_loop_in_a_folder_ends(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    os.symlink("..", folder / "sub" / "up")
+    os.symlink(".", folder / "self.yaml")
+    with bounded(10):
+        r = load_paths([str(folder)])
+    assert r.errors == [] and len(r.documents) > 1
+    assert [d.message for d in r.diagnostics if d.code == "ML0007"] == [
+        f"skipped {folder}/self.yaml: a link to a folder, not a regular file (give it with -f "
+        "to read it)"]
+
+
 def test_an_unreadable_subfolder_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     """Tests run as root, who can read any folder: the refusal is simulated at os.scandir."""

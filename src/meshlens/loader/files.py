@@ -81,7 +81,7 @@ def _walk(path: str, result: LoadResult) -> Iterator[str]:
         subfolders = []
         for entry in entries:
             try:
-                if entry.is_dir():
+                if entry.is_dir(follow_symlinks=False):  # as os.walk: a link loop cannot hang
                     subfolders.append(entry.path)
                 elif not entry.name.endswith(_EXTENSIONS):
                     continue
@@ -119,6 +119,7 @@ def _file_kind(path: str) -> str:
         (stat.S_ISSOCK, "a socket"),
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a link to a folder"),
     ):
         if test(mode):
             return kind
@@ -251,12 +252,14 @@ def load_paths(paths: Iterable[str], *, limits: Limits = Limits(), stdin: Any = 
     return result
 
 
-def load_mesh_config(path: str) -> tuple[RawDocument | None, list[LoadError]]:
+def load_mesh_config(
+    path: str, *, limits: Limits = Limits()
+) -> tuple[RawDocument | None, list[LoadError]]:
     """Load a MeshConfig: a MeshConfig document, or the ``istio`` ConfigMap with a ``mesh`` key.
 
     Positions inside the ConfigMap's ``mesh`` block scalar point at the file's own lines.
     """
-    result = load_paths([path])
+    result = load_paths([path], limits=limits)
     if result.errors:
         return None, result.errors
     if not result.documents:
@@ -269,7 +272,7 @@ def load_mesh_config(path: str) -> tuple[RawDocument | None, list[LoadError]]:
             return None, [LoadError("ConfigMap has no data.mesh string", doc.locate(("data",)))]
         key_span = doc.locate(("data", "mesh"))
         # A block scalar starts on the line after its key.
-        inner = load_text(body, path)
+        inner = load_text(body, path, limits=limits)
         if inner.errors or not inner.documents:
             errs = inner.errors or [LoadError("data.mesh is empty", key_span)]
             shifted = [
