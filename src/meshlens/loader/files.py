@@ -140,7 +140,6 @@ def read_input(path: str, limits: Limits, *, max_bytes: int | None = None,
     """
     limit = limits.max_file_bytes if max_bytes is None else max_bytes
     name = "<stdin>" if path == "-" else path
-    oversize = False
     if path == "-":
         stream = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
         if stream is None:
@@ -157,18 +156,19 @@ def read_input(path: str, limits: Limits, *, max_bytes: int | None = None,
         try:
             data = _read_path(path, limit, limits.read_timeout)
         except _TooLarge:
-            data = b""
-            oversize = True
+            raise _too_large(path, limit) from None
         except OSError as exc:
             raise _cannot_read(path, exc) from exc
-    if oversize or len(data) > limit:
-        raise LoadError(
-            f"{'input' if path == '-' else 'file'} is larger than {limit} bytes "
-            "(--max-file-bytes)",
-            SourceSpan(name, 1, 1),
-            "ML0005",
-        )
+    if len(data) > limit:
+        raise _too_large(path, limit)
     return data
+
+
+def _too_large(path: str, limit: int) -> LoadError:
+    what, name = ("input", "<stdin>") if path == "-" else ("file", path)
+    return LoadError(
+        f"{what} is larger than {limit} bytes (--max-file-bytes)", SourceSpan(name, 1, 1), "ML0005"
+    )
 
 
 def _read_path(path: str, limit: int, timeout: float) -> bytes:
