@@ -46,8 +46,9 @@ def _modules_imported_by_parsing(dump_text: str, cwd: Path) -> tuple[list[str], 
     (cwd / "input.json").write_text(dump_text)
     code = (
         "import json, sys\n"
-        "from meshlens.dump import parse_config_dump, _proto_modules\n"
-        "_proto_modules()\n"
+        "from meshlens.dump import parse_config_dump\n"
+        "from meshlens.dump.types import proto_modules\n"
+        "proto_modules()\n"
         "before = set(sys.modules)\n"
         "d = parse_config_dump(open('input.json').read())\n"
         "print(json.dumps([list(d.skipped_types), sorted(set(sys.modules) - before)]))\n"
