@@ -251,7 +251,7 @@ def _parsed_documents(
             except (yaml.YAMLError, RecursionError, ValueError, OverflowError, TypeError):
                 yield chunk, None, [_yaml_error(exc, chunk)], False
                 continue
-            errors = _drop_undefined(parsed, chunk)
+            errors = _drop_undefined(parsed, chunk) or [_yaml_error(exc, chunk)]
             if parsed.data is None:
                 yield chunk, parsed, errors, False
                 continue
@@ -305,7 +305,7 @@ def _drop_undefined(parsed: _Parsed, chunk: _Chunk) -> list[LoadError]:
             return errors
     found = _find_undefined(data)
     parsed.data = None
-    return [_undefined_error(found, chunk)] if found is not None else []
+    return [_undefined_error(found, chunk)] if found is not None else []  # [] if none found
 
 
 def _undefined_error(found: Undefined, chunk: _Chunk) -> LoadError:
