@@ -21,7 +21,7 @@ from meshlens.compiler import CompileResult
 from meshlens.errors import LoadError, UsageError
 from meshlens.pipeline import Loaded, build, compile_for, load, server_compiler
 from meshlens.review import impact
-from meshlens.review.xds import ResourceChange, diff_resources, of_result, provenance_for
+from meshlens.review.xds import ResourceChange, diff_resources, of_result, provenance_for, value_of
 
 #: Files read from a folder (as ``-f`` reads them).
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -96,36 +96,24 @@ def _selected_by(loaded: Loaded, labels: dict[str, str], namespace: str) -> tupl
     return tuple(sorted(out))
 
 
-def proxy_signature(loaded: Loaded, w: Any) -> tuple[Any, ...]:
-    """What a proxy's whole config depends on besides the mesh (see the module docstring)."""
-    from meshlens.analyze.inputs import outbound_signature
-
-    ports = tuple(sorted((p.name, p.port) for p in w.container_ports)) if w.container_ports else ()
-    return (outbound_signature(loaded, w), _selected_by(loaded, w.labels, w.namespace),
-            w.service_account, w.injected, ports, tuple(sorted(w.annotations.items())))
-
-
-def proxy_groups(sides: Iterable[Loaded], only: Sequence[str] = ()) -> dict[str, list[str]]:
-    """Representative → members: proxies whose signatures agree on every side."""
-    from meshlens.analyze.inputs import proxy_ref
-
-    sides = list(sides)
-    sigs: dict[str, list[Any]] = {}
-    for i, loaded in enumerate(sides):
-        for w in sorted(loaded.mesh.registry.workloads, key=lambda w: (w.namespace, w.name)):
-            ref = proxy_ref(w)
-            if (only and ref not in only and w.name not in only) or (not only and not w.injected):
-                continue
-            entry = sigs.setdefault(ref, [None] * len(sides))
-            if entry[i] is None:
-                entry[i] = proxy_signature(loaded, w)
-    groups: dict[tuple[Any, ...], list[str]] = {}
-    for ref in sigs:
-        groups.setdefault(tuple(repr(s) for s in sigs[ref]), []).append(ref)
-    return {members[0]: members for members in groups.values()}
-
-
 # --- the diff --------------------------------------------------------------------------------
+
+def is_inbound(key: tuple[str, str]) -> bool:
+    """The part of a sidecar's config that depends on the pod itself (its own Services, its
+    PeerAuthentication, its Sidecar ingress): ``virtualInbound`` and the inbound clusters."""
+    t, name = key
+    if t == "listener":
+        return name == "virtualInbound"
+    return t in ("cluster", "endpoint") and (name.startswith("inbound|") or name == "InboundPassthroughCluster")
+
+
+@dataclass(slots=True)
+class Built:
+    """One side's compile of a proxy, reduced to comparable resources."""
+
+    result: CompileResult | None
+    resources: dict[Any, Any] = field(default_factory=dict)
+
 
 @dataclass(slots=True)
 class ProxyDiff:
@@ -134,10 +122,9 @@ class ProxyDiff:
     status: str  # changed | unchanged | added | removed
     changes: list[ResourceChange] = field(default_factory=list)
     impacts: list[impact.Impact] = field(default_factory=list)
-    old: CompileResult | None = None
-    new: CompileResult | None = None
-    old_res: dict[Any, Any] = field(default_factory=dict)
-    new_res: dict[Any, Any] = field(default_factory=dict)
+    #: (old, new) builds for the outbound part (the group's representative) and the inbound part.
+    outbound: tuple[Built, Built] = (Built(None), Built(None))
+    inbound: tuple[Built, Built] = (Built(None), Built(None))
 
     def summary(self) -> dict[str, int]:
         out = {"added": 0, "removed": 0, "changed": 0}
@@ -156,13 +143,14 @@ class ProxyDiff:
 
 def _change_dict(c: ResourceChange, p: ProxyDiff) -> dict[str, Any]:
     key = (c.type, c.name)
-    a, b = p.old_res.get(key), p.new_res.get(key)
+    old, new = p.inbound if is_inbound(key) else p.outbound
+    a, b = old.resources.get(key), new.resources.get(key)
     return {"type": c.type, "name": c.name, "status": c.status,
-            "origin": provenance_for(p.new if b is not None else p.old, c.type, c.name, "",
+            "origin": provenance_for(new.result if b is not None else old.result, c.type, c.name, "",
                                      b if b is not None else a) if c.status != "changed" else "",
             "fields": [{"path": f.path, "change": f.kind, "old": f.old, "new": f.new,
-                        "old_origin": provenance_for(p.old, c.type, c.name, f.path, a),
-                        "new_origin": provenance_for(p.new, c.type, c.name, f.path, b)}
+                        "old_origin": provenance_for(old.result, c.type, c.name, f.path, a),
+                        "new_origin": provenance_for(new.result, c.type, c.name, f.path, b)}
                        for f in c.fields]}
 
 
@@ -173,20 +161,116 @@ def _compile(loaded: Loaded, proxy: str) -> CompileResult | None:
         return None
 
 
+def _build(loaded: Loaded, proxy: str) -> Built:
+    result = _compile(loaded, proxy)
+    return Built(result, of_result(result) if result is not None else {})
+
+
+def _part(resources: dict[Any, Any], inbound: bool) -> dict[Any, Any]:
+    return {k: v for k, v in resources.items() if is_inbound(k) == inbound}
+
+
+def _impacts(a: dict[Any, Any], b: dict[Any, Any]) -> list[impact.Impact]:
+    """Request impact, read only from the route configurations and listeners that changed."""
+    changed = {k for k in set(a) | set(b) if k[0] in ("route", "listener") and a.get(k) != b.get(k)}
+
+    def of(res: dict[Any, Any], t: str) -> dict[str, Any]:
+        return {k[1]: value_of(v) for k, v in res.items() if k[0] == t and k in changed}
+
+    return impact.compare(of(a, "route"), of(b, "route")) + \
+        impact.compare(of(a, "listener"), of(b, "listener"), tcp=True)
+
+
 def diff_proxy(old: Loaded, new: Loaded, proxy: str, members: list[str]) -> ProxyDiff:
-    a, b = _compile(old, proxy), _compile(new, proxy)
-    if a is None and b is None:
-        return ProxyDiff(proxy, members, "unchanged")
-    ra = of_result(a) if a is not None else {}
-    rb = of_result(b) if b is not None else {}
-    changes = diff_resources(ra, rb)
-    routes_a = {k[1]: v for k, v in ra.items() if k[0] == "route"}
-    routes_b = {k[1]: v for k, v in rb.items() if k[0] == "route"}
-    lst_a = {k[1]: v for k, v in ra.items() if k[0] == "listener"}
-    lst_b = {k[1]: v for k, v in rb.items() if k[0] == "listener"}
-    impacts = impact.compare(routes_a, routes_b) + impact.compare(lst_a, lst_b, tcp=True)
-    status = "added" if a is None else "removed" if b is None else ("changed" if changes else "unchanged")
-    return ProxyDiff(proxy, members, status, changes, impacts, a, b, ra, rb)
+    """The whole config of one proxy compiled on both sides and compared."""
+    a, b = _build(old, proxy), _build(new, proxy)
+    return _assemble(proxy, members, (a, b), (a, b))
+
+
+def _assemble(proxy: str, members: list[str], outbound: tuple[Built, Built],
+              inbound: tuple[Built, Built]) -> ProxyDiff:
+    a = {**_part(outbound[0].resources, False), **_part(inbound[0].resources, True)}
+    b = {**_part(outbound[1].resources, False), **_part(inbound[1].resources, True)}
+    changes = diff_resources(a, b)
+    exists = (inbound[0].result is not None, inbound[1].result is not None)
+    status = ("unchanged" if not any(exists) else "added" if not exists[0] else "removed"
+              if not exists[1] else "changed" if changes else "unchanged")
+    return ProxyDiff(proxy, members, status, changes, _impacts(a, b), outbound, inbound)
+
+
+def _workloads(loaded: Loaded) -> dict[str, Any]:
+    from meshlens.analyze.inputs import proxy_ref
+
+    out: dict[str, Any] = {}
+    for w in sorted(loaded.mesh.registry.workloads, key=lambda w: (w.namespace, w.name)):
+        out.setdefault(proxy_ref(w), w)
+    return out
+
+
+def inbound_inputs(loaded: Loaded, w: Any) -> str:
+    """Everything a sidecar's inbound part is built from, as text: the pod itself, the
+    resources that select it (Services, PeerAuthentication, Sidecar, ServiceEntry
+    workloadSelector, ...), its namespace's and the root namespace's policies, the MeshConfig."""
+    import json
+
+    picked = []
+    root = loaded.mesh.mesh_config.root_namespace if hasattr(loaded.mesh.mesh_config, "root_namespace") \
+        else "istio-system"
+    for ref in _selected_by(loaded, w.labels, w.namespace):
+        picked.append(ref)
+    data = [r.doc.data for r in loaded.mesh.resources
+            if f"{r.kind}/{r.namespace}/{r.name}" in set(picked)
+            or (r.kind in ("PeerAuthentication", "Sidecar") and r.namespace in (w.namespace, root))]
+    pod = {"ip": w.ip, "labels": w.labels, "annotations": w.annotations, "sa": w.service_account,
+           "injected": w.injected, "ports": repr(w.container_ports), "ns": w.namespace}
+    return json.dumps([pod, data, repr(loaded.mesh.mesh_config)], sort_keys=True, default=str)
+
+
+def diff_all(old: Loaded, new: Loaded, only: Sequence[str] = ()) -> list[ProxyDiff]:
+    """Every proxy, compiled as istiod's cache would: the outbound part once per group of
+    proxies with the same outbound view (``analyze.inputs.outbound_signature`` on both
+    sides), the inbound part only for proxies whose inbound inputs changed."""
+    from meshlens.analyze.inputs import outbound_signature
+
+    wa, wb = _workloads(old), _workloads(new)
+    every = list(dict.fromkeys(list(wa) + list(wb)))
+    if only:
+        refs = [r for r in every if r in only or r.split(".")[0] in only
+                or (wa.get(r) or wb[r]).name in only]
+    else:
+        refs = [r for r in every if any(w is not None and w.injected for w in (wa.get(r), wb.get(r)))]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for ref in refs:
+        key = (repr(outbound_signature(old, wa[ref])) if ref in wa else "",
+               repr(outbound_signature(new, wb[ref])) if ref in wb else "")
+        groups.setdefault(key, []).append(ref)
+    out = []
+    for members in groups.values():
+        rep = members[0]
+        outbound = (_build(old, rep), _build(new, rep))
+        for ref in members:
+            if ref == rep:
+                inbound = outbound
+            elif ref in wa and ref in wb and inbound_inputs(old, wa[ref]) == inbound_inputs(new, wb[ref]):
+                # unchanged inputs: the inbound part cannot differ; compile it once for display
+                inbound = (Built(None, {}), Built(None, {}))
+                out.append(ProxyDiff(ref, [ref], "unchanged", [], [], outbound, inbound))
+                _carry_outbound(out, outbound)
+                continue
+            else:
+                inbound = (_build(old, ref), _build(new, ref))
+            out.append(_assemble(ref, [ref], outbound, inbound))
+    return out
+
+
+def _carry_outbound(out: list[ProxyDiff], outbound: tuple[Built, Built]) -> None:
+    """A proxy whose inbound part is unchanged changes exactly as its group's outbound part."""
+    p = out[-1]
+    a, b = _part(outbound[0].resources, False), _part(outbound[1].resources, False)
+    p.changes = diff_resources(a, b)
+    p.impacts = _impacts(a, b)
+    if p.changes:
+        p.status = "changed"
 
 
 def _merge_alike(diffs: list[ProxyDiff]) -> list[ProxyDiff]:
@@ -351,8 +435,7 @@ class DiffReport:
 def run_diff(old: Loaded, new: Loaded, *, proxies: Sequence[str] = (), risk: bool = True,
              requests: list[RequestSpec] | None = None, old_label: str = "old",
              new_label: str = "new") -> DiffReport:
-    groups = proxy_groups([old, new], proxies)
-    diffs = _merge_alike([diff_proxy(old, new, rep, members) for rep, members in groups.items()])
+    diffs = _merge_alike(diff_all(old, new, proxies))
     report = DiffReport(old_label, new_label, diffs)
     if risk:
         report.risk = risk_delta(old, new)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshlens.compiler import CompileResult
-from meshlens.review.xds import TYPE_TITLES, TYPES, Key, ResourceChange, diff_resources, provenance_for
+from meshlens.review.xds import (TYPE_TITLES, TYPES, Key, ResourceChange, diff_resources, materialize,
+                                 provenance_for)
 
 #: Why a resource can exist on one side only.
 WHY_ONLY_LIVE = ("an EnvoyFilter or another config source not in the manifests, another istiod "
@@ -113,8 +114,8 @@ class DriftReport:
 def compare(expected: dict[Key, dict[str, Any]], live: dict[Key, dict[str, Any]], *,
             result: CompileResult | None = None, types: tuple[str, ...] = TYPES) -> DriftReport:
     """Classify every difference: only live, only expected, value differs."""
-    exp = {k: v for k, v in normalize(expected).items() if k[0] in types}
-    liv = {k: v for k, v in normalize(live).items() if k[0] in types}
+    exp = {k: v for k, v in normalize(materialize(expected)).items() if k[0] in types}
+    liv = {k: v for k, v in normalize(materialize(live)).items() if k[0] in types}
     changes = diff_resources(exp, liv)
     counts = {t: {"match": 0, "only_live": 0, "only_expected": 0, "value_differs": 0} for t in TYPES}
     changed = {(c.type, c.name): c.status for c in changes}
@@ -147,7 +148,7 @@ def endpoint_hosts(resources: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, 
     from envoy.config.core.v3 import health_check_pb2
 
     out = {}
-    for (t, name), cla in resources.items():
+    for (t, name), cla in materialize(resources).items():
         if t != "endpoint":
             continue
         hosts = []
@@ -172,7 +173,7 @@ def proxy_status_text(istiod: dict[Key, dict[str, Any]], envoy: dict[Key, dict[s
                       rds_loaded: str = "", context: int = 7) -> str:
     """``Clusters Match`` / ``Clusters Don't Match`` + unified diff, per istioctl's comparator
     (``istioctl/pkg/writer/compare``: ClusterDiff, ListenerDiff, RouteDiff)."""
-    a, b = normalize(istiod), normalize(envoy)
+    a, b = normalize(materialize(istiod)), normalize(materialize(envoy))
     out = []
     for t, title in (("cluster", "Clusters"), ("listener", "Listeners"), ("route", "Routes")):
         diff = "".join(difflib.unified_diff(_section_text(a, t), _section_text(b, t),

@@ -56,25 +56,59 @@ def _name_of(t: str, value: dict[str, Any]) -> str:
     return str(value.get("cluster_name") if t == "endpoint" else value.get("name", ""))
 
 
-def of_result(result: CompileResult) -> dict[Key, dict[str, Any]]:
+class Res:
+    """One xDS message, compared by its deterministic bytes and turned into Envoy's JSON form
+    only when it differs (most resources of a large mesh never do)."""
+
+    __slots__ = ("msg", "_bytes", "_value")
+
+    def __init__(self, msg: Any) -> None:
+        self.msg, self._bytes, self._value = msg, b"", None
+
+    @property
+    def bytes(self) -> bytes:
+        if not self._bytes:
+            self._bytes = self.msg.SerializeToString(deterministic=True)
+        return self._bytes
+
+    def value(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = to_dict(self.msg)
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Res) and self.bytes == other.bytes
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def value_of(v: Any) -> Any:
+    """A resource's JSON form, whether it is a :class:`Res` or already a dict."""
+    return v.value() if isinstance(v, Res) else v
+
+
+def materialize(resources: dict[Key, Any]) -> dict[Key, dict[str, Any]]:
+    return {k: value_of(v) for k, v in resources.items()}
+
+
+def of_result(result: CompileResult) -> dict[Key, Any]:
     """The dynamic resources of a compiled proxy, keyed by (type, name)."""
     return of_messages(result.clusters, result.endpoints, result.listeners or [], result.routes or [])
 
 
 def of_messages(clusters: Iterable[Any], endpoints: Iterable[Any], listeners: Iterable[Any],
-                routes: Iterable[Any]) -> dict[Key, dict[str, Any]]:
+                routes: Iterable[Any]) -> dict[Key, Any]:
     """xDS messages (e.g. what the lab pushed after localizing) keyed by (type, name)."""
-    out: dict[Key, dict[str, Any]] = {}
+    out: dict[Key, Any] = {}
     groups: list[tuple[str, Iterable[Any]]] = [
         ("cluster", clusters), ("endpoint", endpoints), ("listener", listeners), ("route", routes)]
     for t, messages in groups:
         for m in messages:
-            value = to_dict(m)
-            out[(t, _name_of(t, value))] = value
+            out[(t, m.cluster_name if t == "endpoint" else m.name)] = Res(m)
     return out
 
 
-def of_dump(dump: Any) -> dict[Key, dict[str, Any]]:
+def of_dump(dump: Any) -> dict[Key, Any]:
     """The dynamic resources of a real sidecar's dump (:class:`meshlens.dump.ConfigDump`).
 
     As istioctl's comparator reads them: active clusters, listeners' active state (a draining
@@ -88,11 +122,10 @@ def of_dump(dump: Any) -> dict[Key, dict[str, Any]]:
 
     from meshlens.dump import unpack
 
-    out: dict[Key, dict[str, Any]] = {}
+    out: dict[Key, Any] = {}
 
     def add(t: str, message: Any) -> None:
-        value = to_dict(message)
-        out[(t, _name_of(t, value))] = value
+        out[(t, message.cluster_name if t == "endpoint" else message.name)] = Res(message)
 
     if dump.clusters is not None:
         for c in dump.clusters.dynamic_active_clusters:
@@ -156,8 +189,7 @@ class ResourceChange:
     fields: tuple[FieldChange, ...] = ()
 
 
-def diff_resources(old: dict[Key, dict[str, Any]], new: dict[Key, dict[str, Any]]
-                   ) -> list[ResourceChange]:
+def diff_resources(old: dict[Key, Any], new: dict[Key, Any]) -> list[ResourceChange]:
     """Resources added, removed or changed, ordered by type then name."""
     out: list[ResourceChange] = []
     for key in sorted(set(old) | set(new), key=lambda k: (TYPES.index(k[0]), k[1])):
@@ -167,7 +199,9 @@ def diff_resources(old: dict[Key, dict[str, Any]], new: dict[Key, dict[str, Any]
         elif b is None:
             out.append(ResourceChange(key[0], key[1], "removed"))
         elif a != b:
-            out.append(ResourceChange(key[0], key[1], "changed", tuple(diff_values(a, b))))
+            fields = tuple(diff_values(value_of(a), value_of(b)))
+            if fields:
+                out.append(ResourceChange(key[0], key[1], "changed", fields))
     return out
 
 
@@ -215,7 +249,7 @@ def provenance_for(result: CompileResult | None, t: str, name: str, path: str,
     if not fields:
         return ""
     if "[name=" in path and value is not None:
-        path = indexed_path(path, value)
+        path = indexed_path(path, value_of(value))
     best = ""
     for p in fields:
         if path == p or path.startswith(p + ".") or path.startswith(p + "["):
