@@ -79,9 +79,9 @@ def diff_cmd(
     elif output == DiffOutput.markdown:
         sys.stdout.write(render_markdown(r))
     elif output == DiffOutput.sarif:
-        from meshlens import __version__
+        import meshlens
 
-        sys.stdout.write(render_sarif(r, version=__version__))
+        sys.stdout.write(render_sarif(r, version=meshlens.__version__))
     else:
         sys.stdout.write(render_tree(r))
     levels = {f.level_name for f in (r.risk.new if r.risk else [])}
