@@ -21,7 +21,7 @@ from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict,
 from meshlens.cli.explain import explain_app
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
-from meshlens.cli.review import diff_cmd, drift_cmd
+from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
@@ -165,6 +165,7 @@ app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("diff")(diff_cmd)
 app.command("drift")(drift_cmd)
+app.command("report")(report_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")

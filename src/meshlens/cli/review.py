@@ -160,3 +160,47 @@ def drift_cmd(
     else:
         sys.stdout.write(render_drift(r))
     raise typer.Exit(0 if r.clean else 1)
+
+
+def report_cmd(
+    filename: Annotated[list[str], typer.Option("-f", "--filename", help="Manifests: file, folder or -; repeatable (both sides with --base/--old/--new).")] = [],  # noqa: B006
+    output: Annotated[str, typer.Option("-o", "--output", help="The HTML file to write (- for stdout).")] = "meshlens-report.html",
+    base: Annotated[str | None, typer.Option("--base", help="Git revision: highlight what changed since REF.")] = None,
+    old: Annotated[list[str], typer.Option("--old", help="Files only on the old side (a change view); repeatable.")] = [],  # noqa: B006
+    new: Annotated[list[str], typer.Option("--new", help="Files only on the new side; repeatable.")] = [],  # noqa: B006
+    title: Annotated[str, typer.Option("--title", help="The page's title.")] = "",
+    mesh_config: MeshConfigOpt = None,
+) -> None:
+    """Write one self-contained HTML file: the mesh as a graph, findings on it, a panel per
+    workload and service (an offline Kiali)."""
+    from meshlens.errors import UsageError
+    from meshlens.review.diff import load_git, load_side
+    from meshlens.review.report import build_report
+    from meshlens.review.report_html import render_html
+
+    if not filename and not new:
+        fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
+    try:
+        after = load_side(filename + new, mesh_config=mesh_config)
+        before = None
+        if base is not None:
+            before = load_git(filename + new, base, mesh_config=mesh_config)
+        elif old:
+            before = load_side(filename + old, mesh_config=mesh_config)
+    except UsageError as exc:
+        fail(str(exc))
+    report(after.diagnostics, after.errors, strict=False, quiet=True)
+    names = [Path(p).name for p in filename + new]
+    default_title = "meshlens report: " + (", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more")
+    data = build_report(after, base=before, title=title or default_title)
+    page = render_html(data)
+    if output == "-":
+        sys.stdout.write(page)
+        return
+    try:
+        Path(output).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc}")
+    s = data["summary"]
+    err.print(f"wrote {output} ({len(page.encode()) / 1e6:.1f} MB): {s['services']} services, "
+              f"{s['workloads']} workloads, {s['edges']} routes, findings {s['findings']}", markup=False)
