@@ -319,6 +319,8 @@ var fs = D.summary.findings;
 document.getElementById("summary").textContent = D.summary.services + " services · " + D.summary.workloads +
   " workloads · findings: " + fs.Error + " errors, " + fs.Warning + " warnings, " + fs.Info + " info";
 
+var hashNs = /(?:^#|&)ns=([^&]+)/.exec(location.hash);
+if (hashNs) { nsSel.value = decodeURIComponent(hashNs[1]); expanded["ns:" + nsSel.value] = true; }
 redraw();
 overview();
 document.body.dataset.nodes = String(cy.nodes().length);
