@@ -48,8 +48,7 @@ def diff_cmd(
     output: Annotated[DiffOutput, typer.Option("-o", "--output")] = DiffOutput.tree,
     mesh_config: MeshConfigOpt = None,
 ) -> None:
-    """What a change does to every proxy: changed xDS fields with their origin, request impact,
-    new and fixed findings."""
+    """What a change does to every proxy: changed fields with their origin, request impact, findings."""
     from meshlens.errors import UsageError
     from meshlens.review.diff import load_git, load_side, read_requests, run_diff
     from meshlens.review.render import render_markdown, render_sarif, render_tree
@@ -109,8 +108,7 @@ def drift_cmd(
     mesh_config: MeshConfigOpt = None,
     output: Annotated[DriftOutput, typer.Option("-o", "--output", help="tree, json, or istioctl (proxy-status's Match / Don't Match with a unified diff)")] = DriftOutput.tree,
 ) -> None:
-    """Where a live sidecar's config differs from what the manifests (or another dump) say.
-    Exit 0 when nothing drifts, 1 when something does."""
+    """Where a live sidecar's config differs from the manifests (or another dump); exit 1 if it does."""
     from meshlens.dump import parse_clusters, parse_config_dump
     from meshlens.errors import DumpError
     from meshlens.review.drift import (compare, endpoint_hosts, endpoints_from_clusters,
@@ -171,8 +169,7 @@ def report_cmd(
     title: Annotated[str, typer.Option("--title", help="The page's title.")] = "",
     mesh_config: MeshConfigOpt = None,
 ) -> None:
-    """Write one self-contained HTML file: the mesh as a graph, findings on it, a panel per
-    workload and service (an offline Kiali)."""
+    """Write the mesh as one self-contained HTML graph with findings and panels (an offline Kiali)."""
     from meshlens.errors import UsageError
     from meshlens.review.diff import load_git, load_side
     from meshlens.review.report import build_report
