@@ -16,8 +16,8 @@ LAYERS: dict[str, int] = {
     "compiler": 4,
     "emit": 5, "pipeline": 5, "simulate": 5, "dump": 5, "jsonpb": 4,
     "render": 6, "analyze": 6,
-    "lab": 7,
-    "cli": 8, "__main__": 9, "__init__": 9,
+    "lab": 7, "review": 7,
+    "cli": 8, "__main__": 10, "__init__": 9, "launcher": 9,
 }
 
 
