@@ -11,8 +11,9 @@ settings, circuit breakers, outlier detection, retries) are untouched.
 rule           what changes                                           why
 =============  =====================================================  ===========================
 address        pod IPs, Service VIPs, ServiceEntry addresses in        the lab binds and targets
-               endpoints, listener addresses, filter-chain and RBAC   only 127.0.0.0/8
-               CIDRs: 10.a.b.c -> 127.a.b.c, others -> 127.255.x.y
+               endpoints, listener addresses, filter-chain and RBAC   only 127.0.0.0/8 and ::1
+               CIDRs: 10.a.b.c -> 127.a.b.c, others (IPv6 and
+               IPv4-mapped too) -> 127.255.x.y
 dns            STRICT_DNS / LOGICAL_DNS clusters -> STATIC, each       DNS is never asked; names
                hostname resolved by the lab (127.255.x.y)             resolve to lab addresses
 extension      Istio-only filters removed (lab.extensions' table:          upstream Envoy 1.40 lacks
@@ -33,7 +34,8 @@ access_log     Istio's default text format to the lab's log file on    meshConfi
 =============  =====================================================  ===========================
 
 The bootstrap is rebuilt by :mod:`meshlens.lab.bootstrap` (node and runtime from the compiled
-one, admin and ADS on loopback).
+one, admin and ADS on loopback). Before anything is pushed or started, :mod:`meshlens.lab.guard`
+checks that every socket address of the result is loopback.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from google.protobuf.message import Message
 
 import meshlens.compiler.istio_protos  # noqa: F401  (registers istio.alpn's type for Any)
 from meshlens.compiler import CompileResult
-from meshlens.lab.addressing import LAB_HOST, Addressing
+from meshlens.lab.addressing import LAB_HOST, Addressing, parse_ip
 from meshlens.lab.extensions import remove_istio_only_extensions
 from meshlens.lab.protos import walk
 
@@ -195,7 +197,7 @@ class _Localizer:
 
     def _socket_address(self, sa: Any) -> None:
         before = sa.address
-        if not before or any(c.isalpha() for c in before):
+        if not before or parse_ip(before) is None:
             return  # hostnames are the dns rule's job (STATIC clusters cannot hold them anyway)
         after = self.addressing.ip(before)
         if after != before:
@@ -204,7 +206,7 @@ class _Localizer:
 
     def _cidr(self, cidr: Any) -> None:
         before = (cidr.address_prefix, cidr.prefix_len.value if cidr.HasField("prefix_len") else 32)
-        if not before[0] or ":" in before[0]:
+        if not before[0]:
             return
         after = self.addressing.cidr(*before)
         if after != before:
@@ -236,7 +238,7 @@ def _localize_dns(cluster: Any, addressing: Addressing, changes: list[Change]) -
     for loc in cluster.load_assignment.endpoints:
         for lb in loc.lb_endpoints:
             sa = lb.endpoint.address.socket_address
-            if sa.address and any(c.isalpha() for c in sa.address):
+            if sa.address and parse_ip(sa.address) is None:
                 names.append(f"{sa.address} -> {addressing.name(sa.address)}")
                 sa.address = addressing.name(sa.address)
     cluster.type = cluster_pb2.Cluster.STATIC

@@ -36,6 +36,7 @@ from meshlens.lab import ads_server
 from meshlens.lab.addressing import Addressing
 from meshlens.lab.bootstrap import build_lab_bootstrap
 from meshlens.lab.certs import LabCA, spiffe_id
+from meshlens.lab.guard import check_loopback_only
 from meshlens.lab.loadgen import Target, run_load
 from meshlens.lab.localize import DIRECT_PREFIX, Change, LocalConfig, ServerSide, localize
 from meshlens.lab.process import Children, EnvoyProcess, free_base_id
@@ -273,8 +274,7 @@ class Lab:
 
     def _add_pod(self, by_ip: dict[str, Any], address: str, port: int, cluster: str) -> None:
         wl = by_ip.get(address)
-        is_name = any(ch.isalpha() for ch in address)
-        lab_ip = self.addressing.name(address) if is_name else self.addressing.ip(address)
+        lab_ip = self.addressing.ip(address)  # a name goes to the name map
         if wl is not None:
             name, ns, labels = wl.name, wl.namespace, dict(wl.labels)
         else:
@@ -357,6 +357,7 @@ class Lab:
 
     def _spawn(self, name: str, result: CompileResult, ads_port: int, source_ip: str) -> None:
         bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip)
+        check_loopback_only(bootstrap=bootstrap, node=name)
         self.node_ids[name] = bootstrap["node"]["id"]
         base = free_base_id() + len(self.envoys)
         self.envoys[name] = EnvoyProcess.start(self.children, name=name, bootstrap=bootstrap,
@@ -369,9 +370,12 @@ class Lab:
 
     def _push(self, name: str, result: CompileResult) -> list[str]:
         lc = self.local[name]
+        secrets = self._secrets(result)
+        check_loopback_only(clusters=lc.clusters, endpoints=lc.endpoints, listeners=lc.listeners,
+                            routes=lc.routes, secrets=secrets, node=name)
         snap = ads_server.Snapshot.build(clusters=lc.clusters, endpoints=lc.endpoints,
                                          listeners=lc.listeners, routes=lc.routes,
-                                         secrets=self._secrets(result))
+                                         secrets=secrets)
         return self.ads.set_snapshot(self.node_ids[name], snap)
 
     async def _wait_ready(self, timeout: float) -> None:
