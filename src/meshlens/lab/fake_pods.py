@@ -371,7 +371,8 @@ async def serve(config: dict[str, Any]) -> None:
              "binds": {p.name: [[ip, port, bound] for (ip, port), bound in p.binds.items()]
                        for p in pods}}
     tmp = config["ready_file"] + ".tmp"
-    with open(tmp, "w") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(ready, f)
     os.replace(tmp, config["ready_file"])
     stop = asyncio.Event()

@@ -1,6 +1,6 @@
 """Start, watch and stop the lab's child processes (Envoys, fake workloads) and read Envoy's admin.
 
-Layer: L7 (lab). Imports: lab.envoy (binary), errors, stdlib.
+Layer: L7 (lab). Imports: lab.envoy (binary), lab.statedir, errors, stdlib.
 
 Lifecycle rules (lab-notes §0):
 
@@ -30,6 +30,7 @@ from typing import Any
 
 from meshlens.errors import EnvoyExited, LabError
 from meshlens.lab.envoy import envoy_path
+from meshlens.lab.statedir import open_log, write_private
 
 ENVOY_FLAGS = ("--disable-hot-restart", "--concurrency", "1", "--drain-time-s", "1",
                "--file-flush-interval-msec", "100")
@@ -83,7 +84,7 @@ class Children:
     def spawn(self, name: str, argv: list[str], log: Path, *, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> Child:
         cmd = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
-        with open(log, "ab") as out:
+        with os.fdopen(open_log(log), "ab") as out:
             try:
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -128,7 +129,7 @@ class EnvoyProcess:
         """Write the bootstrap and spawn Envoy (does not wait; see :meth:`wait_admin`)."""
         workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = workdir / "bootstrap.json"
-        config.write_text(json.dumps(bootstrap, indent=1))
+        write_private(config, json.dumps(bootstrap, indent=1))
         admin_file = workdir / "admin-address"
         admin_file.unlink(missing_ok=True)
         argv = [envoy_path(), "-c", str(config), *ENVOY_FLAGS, "--base-id", str(base_id),

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 
+from meshlens import interrupts
 from meshlens.compiler import CompileResult
 from meshlens.errors import EnvoyExited, LabError, UsageError
 from meshlens.lab import ads_server
@@ -41,12 +41,9 @@ from meshlens.lab.loadgen import Target, run_load
 from meshlens.lab.localize import DIRECT_PREFIX, Change, LocalConfig, ServerSide, localize
 from meshlens.lab.process import Children, EnvoyProcess, free_base_id
 from meshlens.lab.report import Report, build_report, parse_stats, read_log, stats_filter
+from meshlens.lab.statedir import STATE_FILE, new_lab_dir, owner_record, write_private
 from meshlens.pipeline import Loaded, compile_for, server_compiler
 from meshlens.simulate import Request, resolve
-
-#: Where `lab up` leaves its state file for `lab send` (override: MESHLENS_LAB_STATE_DIR).
-STATE_DIR = Path(os.environ.get("MESHLENS_LAB_STATE_DIR") or Path(tempfile.gettempdir()) / "meshlens-lab")
-
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
@@ -110,9 +107,13 @@ class LabHandle:
                    duration: float | None = None, concurrency: int = 1, timeout: float = 10.0,
                    progress: Callable[[int], None] | None = None,
                    nacks: list[dict[str, Any]] | None = None) -> Report:
-        """Send, then join with the access log (waits for its flush) and read the counters."""
+        """Send, then join with the access log (waits for its flush) and read the counters.
+
+        The report's counters are this send's: the difference from just before it (gauges,
+        ``*_active``, are shown as they are now)."""
         target = self.target(url, headers)
         offset = self.access_log.stat().st_size if self.access_log.exists() else 0
+        before = await asyncio.to_thread(self.counters)
         run_id = f"ml{os.getpid()}x{time.monotonic_ns() % 10**9}"
         load = await run_load(target, requests=requests, duration=duration,
                               concurrency=concurrency, timeout=timeout, run_id=run_id,
@@ -131,7 +132,7 @@ class LabHandle:
                 break
             await asyncio.sleep(0.05)
         clusters = sorted({e["cluster"] for e in entries if e["cluster"] != "-"})
-        stats = await asyncio.to_thread(self.cluster_stats, clusters)
+        stats = await asyncio.to_thread(self.cluster_stats, clusters, since=before)
         return build_report(load.samples, entries, elapsed=load.elapsed, stats=stats, nacks=nacks)
 
     def stat_names(self, clusters: Iterable[str]) -> dict[str, str]:
@@ -142,17 +143,33 @@ class LabHandle:
             out[(c.alt_stat_name if c is not None and c.alt_stat_name else name)] = name
         return out
 
-    def cluster_stats(self, clusters: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Circuit-breaker, retry and outlier counters of these clusters (client sidecar)."""
+    def _admin_stats(self, names: list[str] | None) -> dict[str, Any]:
         import urllib.parse
         import urllib.request
 
+        query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(names)})
+        with urllib.request.urlopen(f"http://{self.admin}/stats?{query}", timeout=5) as r:
+            payload: dict[str, Any] = json.loads(r.read().decode())
+        return payload
+
+    def counters(self) -> dict[str, int]:
+        """The report's counters of every cluster of the client sidecar, by stat name."""
+        return {s["name"]: s["value"] for s in self._admin_stats(None).get("stats", [])
+                if isinstance(s.get("value"), int)}
+
+    def cluster_stats(self, clusters: Iterable[str], *,
+                      since: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+        """Circuit-breaker, retry and outlier counters of these clusters (client sidecar);
+        with ``since`` (from :meth:`counters`), the increase since then."""
         names = self.stat_names(clusters)
         if not names:
             return {}
-        query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(list(names))})
-        with urllib.request.urlopen(f"http://{self.admin}/stats?{query}", timeout=5) as r:
-            payload = json.loads(r.read().decode())
+        payload = self._admin_stats(list(names))
+        if since is not None:
+            for s in payload.get("stats", []):
+                name, value = s.get("name", ""), s.get("value")
+                if isinstance(value, int) and not name.endswith("_active"):
+                    s["value"] = value - since.get(name, 0)
         return parse_stats(payload, names)
 
     def to_state(self) -> dict[str, Any]:
@@ -166,10 +183,10 @@ class Lab:
 
     def __init__(self, loaded: Loaded, proxy: str, *, behaviours: Iterable[Behaviour] = (),
                  sidecars: str = "auto", max_sidecars: int = 8,
-                 direct_entries: bool = False) -> None:
+                 direct_entries: bool = False, namespace: str | None = None) -> None:
         if sidecars not in ("auto", "none"):
             raise UsageError("sidecars is 'auto' or 'none'")
-        self.loaded, self.proxy = loaded, proxy
+        self.loaded, self.proxy, self.namespace = loaded, proxy, namespace
         self.behaviours = list(behaviours)
         self.sidecars, self.max_sidecars = sidecars, max_sidecars
         self.direct_entries = direct_entries
@@ -178,7 +195,7 @@ class Lab:
         self.children = Children()
         self.ads = ads_server.AdsServer()
         self.ca = LabCA.create()
-        self.dir = Path(tempfile.mkdtemp(prefix="meshlens-lab-"))
+        self._dir: Path | None = None
         self.result: CompileResult | None = None
         self.pods: dict[str, FakePod] = {}
         self.envoys: dict[str, EnvoyProcess] = {}
@@ -204,9 +221,24 @@ class Lab:
 
     # -- start ----------------------------------------------------------------------------------
 
+    @property
+    def dir(self) -> Path:
+        """The lab's private folder (see :mod:`meshlens.lab.statedir`)."""
+        if self._dir is None:
+            raise LabError("the lab is not started")
+        return self._dir
+
+    def write_state(self, payload: dict[str, Any]) -> Path:
+        """Write (or replace) the lab's state file; it always names this process as the owner."""
+        path = self.dir / STATE_FILE
+        write_private(path, json.dumps({**payload, **owner_record()}), replace=True)
+        return path
+
     async def start(self, timeout: float = 20.0) -> None:
         t0 = time.perf_counter()
-        self.result = compile_for(self.loaded, self.proxy)
+        self.result = compile_for(self.loaded, self.proxy, namespace=self.namespace)
+        self._dir = new_lab_dir()
+        self.write_state({"status": "starting", "proxy": self.proxy})
         self._plan_pods(self.result)
         compile_server = server_compiler(self.loaded)
         for pod in self.pods.values():
@@ -235,6 +267,12 @@ class Lab:
                                         server=ServerSide(pod.ip, dict(pod.app_ports)))
             self._push(name, srv)
         await self._wait_ready(timeout)
+        if self.ads.nacks():
+            # A lab that could not apply its config (e.g. a server sidecar cannot bind its pod
+            # address because another program holds it) would measure something else.
+            raise LabError("the lab did not start: " + "; ".join(
+                f"NACK {n['type']} from envoy {n['node']}: {n['error']}" for n in self.nack_dicts())
+                + " (is another lab or program using these addresses?)")
         client = self.envoys["client"]
         bound = await asyncio.to_thread(client.listener_addresses)
         host, _, entry_port = bound.get("virtualOutbound", ":").rpartition(":")
@@ -307,7 +345,7 @@ class Lab:
             for p in self.pods.values()]}
         config["services"] = self._services()
         path = self.dir / "fake-pods.json"
-        path.write_text(json.dumps(config))
+        write_private(path, json.dumps(config))
         src = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.children.spawn("fake pods", [sys.executable, "-m", "meshlens.lab.fake_pods",
@@ -357,6 +395,11 @@ class Lab:
 
     def _spawn(self, name: str, result: CompileResult, ads_port: int, source_ip: str) -> None:
         bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip)
+        if bootstrap["node"]["id"] in self.node_ids.values():
+            # The proxy under test also serves traffic (its own Service): its server sidecar is a
+            # second Envoy for the same pod and needs a node id of its own, or the ADS server
+            # would hand both Envoys one snapshot.
+            bootstrap["node"]["id"] += f"~lab-{name}"
         check_loopback_only(bootstrap=bootstrap, node=name)
         self.node_ids[name] = bootstrap["node"]["id"]
         base = free_base_id() + len(self.envoys)
@@ -427,7 +470,7 @@ class Lab:
         """
         t0 = time.perf_counter()
         self.loaded = loaded
-        self.result = compile_for(loaded, self.proxy)
+        self.result = compile_for(loaded, self.proxy, namespace=self.namespace)
         t_compile = time.perf_counter()
         self.local["client"] = localize(self.result, self.addressing,
                                         access_log=str(self.dir / "client" / "access.log"),
@@ -474,13 +517,15 @@ class Lab:
         if self._closed:
             return
         self._closed = True
-        try:
-            await asyncio.to_thread(self.children.stop_all)
-        finally:
+        with interrupts.deferred():  # a second Ctrl-C must not leave children or keys behind
             try:
-                await self.ads.stop()
+                await asyncio.to_thread(self.children.stop_all)
             finally:
-                shutil.rmtree(self.dir, ignore_errors=True)
+                try:
+                    await self.ads.stop()
+                finally:
+                    if self._dir is not None:
+                        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _post(url: str, body: bytes) -> str:
