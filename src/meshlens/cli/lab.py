@@ -96,6 +96,7 @@ async def _up(loaded: Any, proxy: str, namespace: str | None, files: list[str],
                          "admin": e.admin, "node": lab.node_ids[name],
                          "access_log": str(e.access_log)} for name, e in lab.envoys.items()}
         payload = {"status": "up", "proxy": proxy, "namespace": lab.result.proxy.namespace,
+                   "namespace_option": namespace,
                    "files": [str(Path(f).resolve()) if f != "-" else f for f in files],
                    "mesh_config": mesh_config, **lab.handle.to_state(), "envoys": envoys,
                    "nacks": lab.nack_dicts(), "describe": d, "started": time.time()}
@@ -277,7 +278,7 @@ def send_cmd(
                   else None)
     try:
         handle = LabHandle(compile_for(loaded, str(data["proxy"]),
-                                       namespace=data.get("namespace")),
+                                       namespace=data.get("namespace_option")),
                            Addressing.from_dict(data["addressing"]),
                            (data["entry"][0], int(data["entry"][1])), str(data["client_ip"]),
                            Path(data["access_log"]), data["envoys"]["client"]["admin"])

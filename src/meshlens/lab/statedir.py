@@ -159,7 +159,7 @@ def alive(pid: Any, start: Any) -> bool:
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
         return False
     now = process_start(pid)
-    return now is not None and (start is None or now == start)
+    return now is not None and now == start
 
 
 def remove_dead_labs(root: Path) -> list[Path]:
