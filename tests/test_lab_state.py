@@ -128,9 +128,9 @@ def test_state_file_is_untrusted(root: Path, tmp_path: Path) -> None:
         assert "not a loopback address" in check_state(bad_admin, lab_dir)
         assert "not a loopback address" in check_state({**good, "entry": ["10.0.0.1", 80]},
                                                        lab_dir)
-        stranger = {**good, "envoys": {"client": {"pid": 1, "start": process_start(1),
+        stranger = {**good, "envoys": {"client": {"pid": os.getppid(), "start": process_start(os.getppid()),
                                                   "admin": "127.0.0.1:1"}}}
-        assert "pid 1 is not an Envoy this lab started" in check_state(stranger, lab_dir)
+        assert f"pid {os.getppid()} is not an Envoy this lab started" in check_state(stranger, lab_dir)
         no_start = {**good, "envoys": {"client": {**good["envoys"]["client"], "start": None}}}
         assert "is gone" in check_state(no_start, lab_dir)
         outside = tmp_path / "elsewhere.log"
