@@ -314,13 +314,20 @@ def send_cmd(
 
 @lab_app.command("run")
 def run_cmd(
-    scenario: Annotated[Path, typer.Argument(help="scenario YAML", exists=True, dir_okay=False)],
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML (relative paths in it are "
+                                             "resolved against its folder)")],
     output: OutputOpt = "text",
 ) -> None:
     """Start a lab for SCENARIO, run its steps, check expectations, stop (exit 1 if any fails)."""
     from meshlens.lab.scenario import Scenario, render_result, run_scenario
+    from meshlens.lab.scenario_schema import ScenarioError
 
-    sc = Scenario.load(scenario)
+    try:
+        sc = Scenario.load(scenario)
+    except ScenarioError as exc:
+        for e in exc.errors:
+            err.print(str(e), markup=False)
+        raise typer.Exit(2) from None
     t0 = time.perf_counter()
     res = asyncio.run(run_scenario(sc, progress=lambda s: err.print(s, markup=False)
                                    if output == "text" else None))
