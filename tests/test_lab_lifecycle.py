@@ -76,6 +76,13 @@ def test_detach_status_send_down(tmp_path: Path) -> None:
         data = json.loads((lab_dir / "state.json").read_text())
         assert (os.stat(lab_dir / "state.json").st_mode & 0o777) == 0o600
         pids = [e["pid"] for e in data["envoys"].values()] + [data["pid"]]
+        # issue 12 item 11: what hands out keys or controls processes is a Unix socket, 0600
+        sockets = [Path(e["admin"]) for e in data["envoys"].values()]
+        sockets += [lab_dir / "ads.sock", lab_dir / "ctl.sock"]
+        for sock in sockets:
+            assert sock.is_socket() and sock.parent == lab_dir, sock
+            assert (sock.stat().st_mode & 0o777) == 0o600, sock
+        assert all(a.startswith("/") for a in lab["envoys"].values())
         # the request count is --requests/-c; -n is the namespace, as in every other command
         for _ in range(2):
             send = _meshlens(state, "lab", "send", "http://llm-server.mesh-demo/", "-H",
@@ -125,7 +132,7 @@ def test_foreground_up_ends_cleanly_on_sigterm(tmp_path: Path) -> None:
         out, errs = up.communicate(timeout=20)
     assert up.returncode == 143, errs
     assert errs.strip().splitlines()[-1] == "terminated (SIGTERM)" and "Traceback" not in errs
-    assert "admin http://127.0.0.1:" in out
+    assert "admin unix:" in out
     _wait_dead(pids)
     assert list(state.iterdir()) == []
 

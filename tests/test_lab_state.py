@@ -125,7 +125,10 @@ def test_state_file_is_untrusted(root: Path, tmp_path: Path) -> None:
         assert check_state(good, lab_dir) == ""
         bad_admin = {**good, "envoys": {"client": {**good["envoys"]["client"],
                                                    "admin": "192.0.2.1:15000"}}}
-        assert "not a loopback address" in check_state(bad_admin, lab_dir)
+        assert "nor a loopback address" in check_state(bad_admin, lab_dir)
+        elsewhere = {**good, "envoys": {"client": {**good["envoys"]["client"],
+                                                   "admin": str(tmp_path / "x.sock")}}}
+        assert "neither a socket in the lab's folder" in check_state(elsewhere, lab_dir)
         assert "not a loopback address" in check_state({**good, "entry": ["10.0.0.1", 80]},
                                                        lab_dir)
         stranger = {**good, "envoys": {"client": {"pid": os.getppid(), "start": process_start(os.getppid()),

@@ -86,7 +86,9 @@ async def _up(loaded: Any, proxy: str, namespace: str | None, files: list[str],
                    f"{e['access_log']}")
         _print(f"  capture entry (virtualOutbound): {d['entry']}  (PROXY v1 header = original "
                "destination)")
-        _print(f"  fake pods control: {d['fake_pods']['control']}/__stats")
+        _print(f"  fake pods control: {d['fake_pods']['control']}")
+        _print("  (admin and control are Unix sockets only you can open: curl --unix-socket "
+               "PATH http://lab/stats)")
         _print("localization (rule, changes, example):")
         for rule, n, example in summarize(lab.changes()):
             _print(f"  {rule:<11} {n:>4}  {example}")
@@ -223,7 +225,8 @@ def status_cmd(output: OutputOpt = "text") -> None:
             _print(f"lab {r['id']}: {state}; proxy {r['proxy']}; pid {r['pid']}; "
                    f"uptime {r['uptime_s']}s; NACKs {r['nacks']}; dir {r['dir']}")
             for name, admin in r["envoys"].items():
-                _print(f"  envoy {name}: admin http://{admin}")
+                _print(f"  envoy {name}: admin {'unix:' if str(admin).startswith('/') else ''}"
+                       f"{admin}")
     raise typer.Exit(0 if any(r["up"] for r in rows) else 1)
 
 

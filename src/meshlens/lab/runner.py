@@ -38,6 +38,7 @@ from meshlens.lab.bootstrap import build_lab_bootstrap
 from meshlens.lab.certs import LabCA, spiffe_id
 from meshlens.lab.guard import check_loopback_only
 from meshlens.lab.loadgen import Target, run_load
+from meshlens.lab.localhttp import MAX_SOCKET_PATH, request
 from meshlens.lab.localize import DIRECT_PREFIX, Change, LocalConfig, ServerSide, localize
 from meshlens.lab.process import Children, EnvoyProcess, free_base_id
 from meshlens.lab.report import Report, build_report, parse_stats, read_log, stats_filter
@@ -145,11 +146,9 @@ class LabHandle:
 
     def _admin_stats(self, names: list[str] | None) -> dict[str, Any]:
         import urllib.parse
-        import urllib.request
 
         query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(names)})
-        with urllib.request.urlopen(f"http://{self.admin}/stats?{query}", timeout=5) as r:
-            payload: dict[str, Any] = json.loads(r.read().decode())
+        payload: dict[str, Any] = json.loads(request(self.admin, f"/stats?{query}"))
         return payload
 
     def counters(self) -> dict[str, int]:
@@ -234,6 +233,15 @@ class Lab:
         write_private(path, json.dumps({**payload, **owner_record()}), replace=True)
         return path
 
+    def _socket(self, name: str) -> str:
+        """The path of one of the lab's Unix sockets (admin, ADS, control): short, in its folder."""
+        path = str(self.dir / f"{name}.sock")
+        if len(path.encode()) > MAX_SOCKET_PATH:
+            raise LabError(f"the lab folder {self.dir} is too deep for a Unix socket path "
+                           f"({len(path.encode())} > {MAX_SOCKET_PATH} bytes); set "
+                           "MESHLENS_LAB_STATE_DIR to a shorter folder")
+        return path
+
     async def start(self, timeout: float = 20.0) -> None:
         t0 = time.perf_counter()
         self.result = compile_for(self.loaded, self.proxy, namespace=self.namespace)
@@ -249,7 +257,7 @@ class Lab:
                 else:
                     self.servers[pod.name] = srv
         fake = self._start_fake_pods()
-        port = await self.ads.start()
+        port = await self.ads.start(unix_socket=self._socket("ads"))
         client_log = self.dir / "client" / "access.log"
         self.local["client"] = localize(self.result, self.addressing, access_log=str(client_log),
                                         direct_entries=self.direct_entries)
@@ -337,7 +345,8 @@ class Lab:
 
     def _start_fake_pods(self) -> Path:
         ready = self.dir / "fake-pods.ready"
-        config = {"ready_file": str(ready), "pods": [
+        config: dict[str, Any] = {"ready_file": str(ready),
+                                  "control_socket": self._socket("ctl"), "pods": [
             {"name": p.name, "namespace": p.namespace, "version": p.version,
              "behaviour": p.behaviour,
              "binds": [{"ip": p.ip, "port": port, **({"bind": 0} if p.sidecar else {})}
@@ -394,7 +403,9 @@ class Lab:
         self.timings["fake_pods"] = time.perf_counter()
 
     def _spawn(self, name: str, result: CompileResult, ads_port: int, source_ip: str) -> None:
-        bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip)
+        bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip,
+                                        ads_socket=self._socket("ads"),
+                                        admin_socket=self._socket(f"e{len(self.envoys)}"))
         if bootstrap["node"]["id"] in self.node_ids.values():
             # The proxy under test also serves traffic (its own Service): its server sidecar is a
             # second Envoy for the same pod and needs a node id of its own, or the ADS server
@@ -460,7 +471,8 @@ class Lab:
         if names:
             body = json.dumps({"pods": names, "set": dict(behaviour.respond),
                                "replace": replace}).encode()
-            await asyncio.to_thread(_post, f"http://{self.control}/__control", body)
+            await asyncio.to_thread(request, self.control, "/__control", method="POST",
+                                    body=body, headers={"content-type": "application/json"})
         return names
 
     async def apply(self, loaded: Loaded, *, timeout: float = 10.0) -> dict[str, Any]:
@@ -499,10 +511,10 @@ class Lab:
             "dir": str(self.dir),
             "entry": f"{self.handle.entry[0]}:{self.handle.entry[1]}" if self.handle else None,
             "direct_entries": {k: f"{h}:{p}" for k, (h, p) in self.direct.items()},
-            "envoys": {n: {"admin": f"http://{e.admin}", "node": self.node_ids[n],
+            "envoys": {n: {"admin": _shown(e.admin), "node": self.node_ids[n],
                            "access_log": str(e.access_log), "pid": e.child.proc.pid}
                        for n, e in self.envoys.items()},
-            "fake_pods": {"control": f"http://{self.control}", "pods": {
+            "fake_pods": {"control": _shown(self.control), "pods": {
                 p.name: {"address": p.ip, "real": p.real, "ports": sorted(p.ports),
                          "sidecar": p.sidecar, "app_ports": p.app_ports,
                          "behaviour": p.behaviour} for p in self.pods.values()}},
@@ -528,10 +540,6 @@ class Lab:
                         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _post(url: str, body: bytes) -> str:
-    import urllib.request
-
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read().decode()
+def _shown(address: str) -> str:
+    """How to reach a lab endpoint: ``unix:PATH`` for a socket, else ``http://host:port``."""
+    return f"unix:{address}" if address.startswith("/") else f"http://{address}"

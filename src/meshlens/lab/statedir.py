@@ -272,8 +272,10 @@ def check_state(state: dict[str, Any], lab_dir: Path) -> str:
             return f"the lab's Envoy {name} (pid {pid}) is gone"
         if parent_pid(pid) != state["pid"]:
             return f"pid {pid} is not an Envoy this lab started"
-        if not _loopback_hostport(e.get("admin")):
-            return f"envoy {name}: admin {e.get('admin')!r} is not a loopback address"
+        admin = e.get("admin")
+        if not (_loopback_hostport(admin) or _own_socket(admin, lab_dir)):
+            return f"envoy {name}: admin {admin!r} is neither a socket in the lab's folder nor " \
+                   "a loopback address"
     entry = state.get("entry")
     if not (isinstance(entry, list) and len(entry) == 2 and
             _loopback_hostport(f"{entry[0]}:{entry[1]}")):
@@ -284,10 +286,16 @@ def check_state(state: dict[str, Any], lab_dir: Path) -> str:
     return ""
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def _inside(path: Path, folder: Path, kind: Any = stat.S_ISREG) -> bool:
     try:
         real = Path(os.path.realpath(path))
         st = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(st.st_mode) and real.is_relative_to(os.path.realpath(folder))
+    return bool(kind(st.st_mode)) and st.st_uid == os.geteuid() and \
+        real.is_relative_to(os.path.realpath(folder))
+
+
+def _own_socket(value: Any, folder: Path) -> bool:
+    return isinstance(value, str) and value.startswith("/") and \
+        _inside(Path(value), folder, stat.S_ISSOCK)
