@@ -204,3 +204,42 @@ def test_compile_is_interruptible_too(tmp_path: Path) -> None:
     p.send_signal(signal.SIGTERM)
     _out, errs = p.communicate(timeout=30)
     assert p.returncode == 143 and errs.strip() == "terminated (SIGTERM)", errs
+
+
+def _wait_up(state: Path, proc: subprocess.Popen, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, "lab up ended early"
+        assert time.monotonic() < deadline, "lab up did not become ready"
+        for f in state.glob("lab-*/state.json"):
+            try:
+                data = json.loads(f.read_text())
+            except ValueError:
+                continue
+            if data.get("status") == "up":
+                return data
+        time.sleep(0.05)
+
+
+def test_watch_prints_rejected_edits_as_errors(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    mesh = tmp_path / "mesh.yaml"
+    mesh.write_text(SEED.read_text())
+    errs_path = tmp_path / "stderr.txt"
+    with open(errs_path, "w") as errs:
+        up = subprocess.Popen([sys.executable, "-m", "meshlens", "lab", "up", "--watch", "-f",
+                               str(mesh), "deploy/client.mesh-demo"], env=_env(state),
+                              stdout=subprocess.DEVNULL, stderr=errs, text=True)
+        try:
+            _wait_up(state, up)
+            mesh.write_text(SEED.read_text() + "\n---\nkind: [broken\n")
+            deadline = time.monotonic() + 15
+            while "error: not pushed:" not in errs_path.read_text():
+                assert time.monotonic() < deadline, errs_path.read_text()
+                time.sleep(0.1)
+        finally:
+            up.send_signal(signal.SIGINT)
+            up.wait(20)
+    lines = errs_path.read_text().splitlines()
+    assert any(ln.startswith("error: not pushed: ") and "mesh.yaml:" in ln for ln in lines)
+    assert up.returncode == 130 and lines[-1] == "interrupted (Ctrl-C)"
