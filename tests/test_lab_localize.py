@@ -196,7 +196,7 @@ def test_ipv6_and_ipv4_mapped_endpoints_are_localized() -> None:
     """Issue 12 item 2: IPv6 and IPv4-mapped endpoints reached the real Envoy unchanged."""
     result = _v6_result()
     a = Addressing()
-    lc = localize(result, a, access_log="/tmp/x.log")
+    lc = localize(result, a, access_log="x.log")
     cla = next(e for e in lc.endpoints if e.cluster_name == "outbound|80||api.example.com")
     got = [lb.endpoint.address.socket_address.address for loc in cla.endpoints
            for lb in loc.lb_endpoints]
@@ -215,7 +215,7 @@ def test_ipv6_and_ipv4_mapped_endpoints_are_localized() -> None:
 
 def test_guard_refuses_any_non_loopback_socket_address() -> None:
     result = _v6_result()
-    lc = localize(result, Addressing(), access_log="/tmp/x.log")
+    lc = localize(result, Addressing(), access_log="x.log")
     for bad in ("2001:db8::1", "::ffff:198.51.100.7", "198.51.100.7", "api.example.com", "::"):
         cla = type(lc.endpoints[0])()
         cla.CopyFrom(next(e for e in lc.endpoints if e.cluster_name.endswith("api.example.com")))

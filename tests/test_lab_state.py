@@ -167,6 +167,9 @@ def test_send_to_a_dead_lab_says_so(root: Path) -> None:
     assert "removed the folder of lab" in down.stdout and not lab_dir.exists()
 
 
-def test_statedir_names_no_fixed_shared_path() -> None:
+def test_two_labs_never_share_a_folder(root: Path) -> None:
+    """The old fixed path (the temp folder's meshlens-lab, created with exist_ok) is gone."""
     text = Path(statedir.__file__).read_text()
-    assert "/tmp/meshlens-lab" not in text and "exist_ok" not in text
+    assert "exist_ok" not in text and '"meshlens-lab"' not in text
+    a, b = new_lab_dir(), new_lab_dir()
+    assert a != b and a.parent == b.parent == root
