@@ -35,6 +35,7 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "VirtualService"): True,
     ("networking.istio.io", "Sidecar"): True,
     ("security.istio.io", "PeerAuthentication"): True,
+    ("security.istio.io", "AuthorizationPolicy"): True,
 }
 
 #: API versions accepted per group (others are skipped with an info line).

@@ -675,6 +675,13 @@ KNOWN_KINDS: frozenset[str] = frozenset(SPECS)
 SPEC_REQUIRED: frozenset[str] = frozenset({"ServiceEntry", "WorkloadEntry"})
 
 
+def _security_specs() -> Mapping[str, Obj]:
+    """Kinds whose schema lives in its own module (imported late: they use this DSL)."""
+    from meshlens.resources.authz import AUTHORIZATION_POLICY
+
+    return {"AuthorizationPolicy": AUTHORIZATION_POLICY}
+
+
 # --- The walk -------------------------------------------------------------------------------------
 
 
@@ -929,7 +936,7 @@ def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]
         >>> validate_spec("ServiceEntry", None)[0].path
         ('spec',)
     """
-    node = SPECS.get(kind)
+    node = SPECS.get(kind) or _security_specs().get(kind)
     if node is None:
         return []
     walk = _Walk(cel)

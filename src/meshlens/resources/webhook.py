@@ -2321,6 +2321,10 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
     for key, text in _REJECTED_ANNOTATIONS.items():
         if key in annotations:
             v.err(("metadata", "annotations", key), f"{_q(key)} {text}")
+    if kind == "AuthorizationPolicy" and not v.findings:
+        from meshlens.resources.authz import webhook_findings
+
+        return [Finding(p, m, w) for p, m, w in webhook_findings(obj)]
     if "istio.io/dry-run" in annotations:
         v.err(
             ("metadata", "annotations", "istio.io/dry-run"),
