@@ -10,13 +10,12 @@ blackhole chain and the passthrough chains (workload mode, then ``portLevelMtls`
 handles); listener filters (original_dst, TLS and HTTP inspectors with ``filter_disabled``
 port predicates computed from the chains). HTTP chains get an HCM with the inline inbound route
 (`core/httproute.go:buildSidecarInboundHTTPRouteConfig`), TCP chains a tcp_proxy to
-``inbound|PORT||``. AuthorizationPolicy filters (:mod:`meshlens.compiler.authz`) go on every
+``inbound|PORT||``. AuthorizationPolicy and RequestAuthentication filters (:mod:`meshlens.compiler.authz`) go on every
 chain built here, passthrough chains included, but not on the blackhole chain.
 
 Not emitted, as istiod with its default MeshConfig and no such resources: the ``istio.stats``
 filters (istiod adds them only when a Prometheus metrics provider is configured; the code default
-of ``defaultProviders.metrics`` is empty -- Helm's configmap sets one), JWT filters (no
-RequestAuthentication is modelled), EnvoyFilter patches,
+of ``defaultProviders.metrics`` is empty -- Helm's configmap sets one), EnvoyFilter patches,
 user TLS on Sidecar ingress (ENABLE_TLS_ON_SIDECAR_INGRESS is off by default), the HBONE
 listeners (ambient is off) and dual-stack additional addresses.
 """
@@ -259,6 +258,7 @@ class _InboundBuilder:
         if self.options.metadata_exchange:
             h.http_filters.append(flt.peer_metadata(outbound=False))
         h.http_filters.extend(self.authz.http_filters(self.authz.custom_http))
+        h.http_filters.extend(self.authz.authn_filters())
         h.http_filters.extend(self.authz.http_filters(self.authz.local_http))
         if cc.proto == protocol.GRPC_WEB:
             h.http_filters.append(flt.grpc_web())

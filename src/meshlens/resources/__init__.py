@@ -36,6 +36,7 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "Sidecar"): True,
     ("security.istio.io", "PeerAuthentication"): True,
     ("security.istio.io", "AuthorizationPolicy"): True,
+    ("security.istio.io", "RequestAuthentication"): True,
 }
 
 #: API versions accepted per group (others are skipped with an info line).

@@ -677,9 +677,11 @@ SPEC_REQUIRED: frozenset[str] = frozenset({"ServiceEntry", "WorkloadEntry"})
 
 def _security_specs() -> Mapping[str, Obj]:
     """Kinds whose schema lives in its own module (imported late: they use this DSL)."""
+    from meshlens.resources.authn import REQUEST_AUTHENTICATION
     from meshlens.resources.authz import AUTHORIZATION_POLICY
 
-    return {"AuthorizationPolicy": AUTHORIZATION_POLICY}
+    return {"AuthorizationPolicy": AUTHORIZATION_POLICY,
+            "RequestAuthentication": REQUEST_AUTHENTICATION}
 
 
 # --- The walk -------------------------------------------------------------------------------------

@@ -2324,7 +2324,7 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
     if kind == "AuthorizationPolicy" and not v.findings:
         from meshlens.resources.authz import webhook_findings
 
-        return [Finding(p, m, w) for p, m, w in webhook_findings(obj)]
+        return [Finding(p, m, w) for p, m, w in webhook_findings(dict(obj))]
     if "istio.io/dry-run" in annotations:
         v.err(
             ("metadata", "annotations", "istio.io/dry-run"),
@@ -2347,6 +2347,10 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
         _service_entry(v, spec, labels)
     elif kind == "WorkloadEntry":
         _validate_workload_entry(v, ("spec",), spec, None, allow_fqdn=True)
+    elif kind == "RequestAuthentication":
+        from meshlens.resources.authn import webhook_findings as authn_findings
+
+        v.findings.extend(Finding(p, m, w) for p, m, w in authn_findings(dict(obj)))
     # istiod may append one error twice (a sidecar host that is neither a domain nor an IP).
     return list(dict.fromkeys(v.findings))
 

@@ -8,7 +8,8 @@ proxy: the local one (ALLOW/DENY/AUDIT) and the CUSTOM one, each from the polici
 false (a sidecar matches the peer certificate: ``authenticated``). `buildHTTPConnectionManager`
 puts, after metadata exchange, the CUSTOM filters, then authn (jwt_authn, istio_authn), then the
 local RBAC filters; `buildCompleteNetworkFilters` puts on TCP chains, after metadata exchange,
-the CUSTOM network filters, then the local network RBAC filters, before tcp_proxy. HTTP filters
+the CUSTOM network filters, then the local network RBAC filters, before tcp_proxy. The
+jwt_authn filter of RequestAuthentication (:mod:`meshlens.compiler.authn`) is built here too. HTTP filters
 are never built for outbound (`Builder.BuildHTTP` returns nil for SidecarOutbound).
 """
 
@@ -23,6 +24,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 
 from meshlens.compiler import filters as flt
+from meshlens.compiler.authn import JWT_FILTER, BuiltJwt, build_jwt_filter
 from meshlens.compiler.authz.builder import AuthzBuilder, BuiltFilter
 from meshlens.compiler.authz.extauthz import process_providers
 from meshlens.compiler.authz.policies import TrustDomainBundle, select_policies
@@ -38,6 +40,11 @@ class AuthzFilters:
     local_http: list[BuiltFilter] = field(default_factory=list)
     custom_tcp: list[BuiltFilter] = field(default_factory=list)
     local_tcp: list[BuiltFilter] = field(default_factory=list)
+    jwt: BuiltJwt | None = None  # RequestAuthentication (compiler.authn), between the two
+
+    def authn_filters(self) -> list[hcm_pb2.HttpFilter]:
+        """`authnBuilder.BuildHTTP`: jwt_authn, between the CUSTOM and the local filters."""
+        return [] if self.jwt is None else [flt.http_filter(JWT_FILTER, self.jwt.config)]
 
     def http_filters(self, built: list[BuiltFilter]) -> list[hcm_pb2.HttpFilter]:
         return [flt.http_filter(b.name, b.config) for b in built]
@@ -61,7 +68,8 @@ def build_authz(mesh: Any, proxy: Any) -> AuthzFilters:
     selected = select_policies(mesh.resources, proxy.namespace, proxy.labels, mc.root_namespace)
     bundle = TrustDomainBundle.of(mc)
     local = AuthzBuilder(selected, bundle, custom=False)
-    out = AuthzFilters(local_http=local.build_http(), local_tcp=local.build_tcp())
+    out = AuthzFilters(local_http=local.build_http(), local_tcp=local.build_tcp(),
+                       jwt=build_jwt_filter(mesh, proxy))
     if selected.custom:
         custom = AuthzBuilder(selected, bundle, custom=True,
                               providers=process_providers(mc, mesh.registry), mesh_doc=mc.doc)
@@ -71,6 +79,9 @@ def build_authz(mesh: Any, proxy: Any) -> AuthzFilters:
 
 def _record(built: Any, path: str, bf: BuiltFilter) -> None:
     for name, origin in bf.origins.items():
+        if bf.name == JWT_FILTER:
+            built.set(f"{path}.typed_config.providers[{name}]", origin)
+            continue
         key = "rules" if name in _policy_names(bf.config, "rules") else "shadow_rules"
         if bf.name.endswith("ext_authz"):
             built.set(path, origin)
@@ -86,6 +97,9 @@ def record_provenance(built: Any, index: int, fc: lc_pb2.FilterChain, authz: Aut
     """Record, on a listener's ``Built``, the policy rule behind every RBAC policy of the authz
     filters of chain ``index`` (matched by configuration, as the filters were built once)."""
     configs = [(bf.config.SerializeToString(deterministic=True), bf) for bf in authz.by_config()]
+    if authz.jwt is not None:
+        configs.append((authz.jwt.config.SerializeToString(deterministic=True),
+                        BuiltFilter(JWT_FILTER, authz.jwt.config, authz.jwt.origins)))
     if not configs:
         return
     for j, f in enumerate(fc.filters):

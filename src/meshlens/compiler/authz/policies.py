@@ -5,15 +5,15 @@ Layer: L4. Imports: resources (types), xDS-free.
 `model.GetAuthorizationPolicies` (policies by namespace, oldest first: `sortConfigByCreationTime`,
 ``Resource.order``),
 `AuthorizationPolicies.ListAuthorizationPolicies` (root namespace, then the workload's
-namespace; split by action), `WorkloadPolicyMatcher.ShouldAttachPolicy` (a sidecar takes a policy
-whose ``selector`` is absent or a subset of its labels, and never one with ``targetRef(s)``:
-those attach to gateways and waypoints), and ``pilot/pkg/security/trustdomain`` (`Bundle`).
+namespace; split by action; attachment by :func:`meshlens.compiler.attach.selects`), and ``pilot/pkg/security/trustdomain`` (`Bundle`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from meshlens.compiler.attach import selects
 
 ACTIONS = ("ALLOW", "DENY", "AUDIT", "CUSTOM")
 
@@ -29,18 +29,6 @@ class Selected:
 
     def any_local(self) -> bool:
         return bool(self.deny or self.allow or self.audit)
-
-
-def selects(res: Any, namespace: str, labels: dict[str, str]) -> bool:
-    """`ShouldAttachPolicy` for a sidecar (not a Gateway API workload)."""
-    spec = res.spec
-    if spec.get("targetRefs") or spec.get("targetRef"):
-        return False
-    selector = spec.get("selector")
-    match = selector.get("matchLabels") if isinstance(selector, dict) else None
-    if not isinstance(match, dict):
-        return True
-    return all(labels.get(k) == v for k, v in match.items())
 
 
 def select_policies(resources: list[Any], namespace: str, labels: dict[str, str],
