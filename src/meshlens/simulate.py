@@ -716,7 +716,7 @@ def _inbound(result: CompileResult, t: Trace, cluster: Any, ep: dict[str, Any], 
         return UF, (f"the client sends TLS but the server's chain {chain_name} on port {port} is "
                     "plaintext (PeerAuthentication DISABLE?): the handshake fails"), pa_origin
     layer.detail["server_tls"] = server_tls
-    from meshlens.compiler.authz.evaluate import DENIED, inbound_rbac
+    from meshlens.compiler.authz.evaluate import inbound_rbac
 
     rbac = inbound_rbac(srv, chain, chain_index, result, req, dest_ip=ep["address"], dest_port=port,
                         mtls=server_tls and ep["transport"] == "tls")
@@ -724,7 +724,7 @@ def _inbound(result: CompileResult, t: Trace, cluster: Any, ep: dict[str, Any], 
         layer.detail["rbac"] = rbac.detail
         if rbac.denied:
             layer.ok, t.status = False, rbac.status
-            return DENIED, rbac.reason, rbac.origin
+            return rbac.verdict, rbac.reason, rbac.origin
     hcm = _network_filter(chain, hcm_pb2.HttpConnectionManager)
     tcp = _network_filter(chain, tcp_proxy_pb2.TcpProxy)
     target = None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.rbac.v3 import rbac_pb2
+from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_pb2
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -33,7 +34,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as tcp_rbac_pb2
 from envoy.extensions.path.match.uri_template.v3 import uri_template_match_pb2
 
+from meshlens.compiler.authn.evaluate import JwtResult, run_jwt_authn
+
 DENIED = "rbac_access_denied"
+JWT_DENIED = "jwt_authn_access_denied"
 HCM = "envoy.filters.network.http_connection_manager"
 _ACTIONS = {rbac_pb2.RBAC.ALLOW: "ALLOW", rbac_pb2.RBAC.DENY: "DENY", rbac_pb2.RBAC.LOG: "LOG"}
 
@@ -48,6 +52,7 @@ class RbacRequest:
     principal: str = ""  # the peer certificate's URI SAN; "" without mTLS
     sni: str = ""
     headers: dict[str, str] | None = None  # lower-case names with :method/:path/:authority; None: TCP
+    jwt_payload: dict[str, Any] | None = None  # set by the jwt_authn filter of the chain
 
 
 @dataclass(slots=True)
@@ -71,10 +76,12 @@ class Decision:
     steps: list[Step] = field(default_factory=list)
     denied_by: Step | None = None
     ext_authz: list[str] = field(default_factory=list)  # ext_authz filters the request reaches
+    jwt: JwtResult | None = None
+    jwt_path: str = ""
 
     @property
     def allowed(self) -> bool:
-        return self.denied_by is None
+        return self.denied_by is None and not (self.jwt is not None and self.jwt.status)
 
     def details(self) -> str:
         """Envoy's response code details for the denial."""
@@ -109,6 +116,33 @@ def _header(hm: Any, headers: dict[str, str] | None) -> bool:
     else:
         ok = value is not None
     return ok != hm.invert_match
+
+
+def _value(vm: Any, value: Any) -> bool:
+    """``ValueMatcher``: string, list (one_of), or, presence."""
+    kind = vm.WhichOneof("match_pattern")
+    if kind == "string_match":
+        return isinstance(value, str) and _string(vm.string_match, value)
+    if kind == "list_match":
+        return isinstance(value, list) and any(_value(vm.list_match.one_of, v) for v in value)
+    if kind == "or_match":
+        return any(_value(x, value) for x in vm.or_match.value_matchers)
+    if kind == "present_match":
+        return (value is not None) == vm.present_match
+    if kind == "bool_match":
+        return value is vm.bool_match
+    return False
+
+
+def _metadata(m: Any, req: RbacRequest) -> bool:
+    """``MetadataMatcher`` over the dynamic metadata the chain wrote: the jwt_authn payload."""
+    if m.filter != "envoy.filters.http.jwt_authn" or req.jwt_payload is None:
+        return m.invert
+    keys = [seg.key for seg in m.path]
+    value: Any = {"payload": req.jwt_payload}
+    for k in keys:
+        value = value.get(k) if isinstance(value, dict) else None
+    return _value(m.value, value) != m.invert
 
 
 def _in_cidr(ip: str, cidr: Any) -> bool:
@@ -173,7 +207,9 @@ def permission(p: rbac_pb2.Permission, req: RbacRequest) -> bool:
         return _string(p.requested_server_name, req.sni)
     if kind == "uri_template":
         return _uri_template(p.uri_template, _path_only(req.headers))
-    return False  # metadata (no JWT here), matcher extensions
+    if kind == "metadata":
+        return _metadata(p.metadata, req)
+    return False  # matcher extensions
 
 
 def principal(p: rbac_pb2.Principal, req: RbacRequest) -> bool:
@@ -193,7 +229,9 @@ def principal(p: rbac_pb2.Principal, req: RbacRequest) -> bool:
         return _header(p.header, req.headers)
     if kind == "url_path":
         return _string(p.url_path.path, _path_only(req.headers))
-    return False  # metadata (JWT payload), filter_state
+    if kind == "metadata":
+        return _metadata(p.metadata, req)
+    return False  # filter_state (waypoints only)
 
 
 def _effective(rules: rbac_pb2.RBAC, req: RbacRequest) -> str | None:
@@ -242,7 +280,15 @@ def evaluate_chain(chain: Any, index: int, req: RbacRequest) -> Decision:
             h = hcm_pb2.HttpConnectionManager()
             f.typed_config.Unpack(h)
             for k, hf in enumerate(h.http_filters):
-                if _visit(out, f"{path}.typed_config.http_filters[{k}]", hf, http_rbac_pb2.RBAC, req):
+                hpath = f"{path}.typed_config.http_filters[{k}]"
+                if hf.typed_config.Is(jwt_pb2.JwtAuthentication.DESCRIPTOR):
+                    cfg = jwt_pb2.JwtAuthentication()
+                    hf.typed_config.Unpack(cfg)
+                    out.jwt, out.jwt_path = run_jwt_authn(cfg, req.headers), hpath
+                    if out.jwt.status:
+                        return out
+                    req.jwt_payload = out.jwt.payload
+                elif _visit(out, hpath, hf, http_rbac_pb2.RBAC, req):
                     return out
     return out
 
@@ -269,6 +315,7 @@ class InboundVerdict:
     reason: str
     origin: Any  # the Origin of the deciding policy rule (None: istiod default)
     detail: dict[str, Any]
+    verdict: str = "ok"  # DENIED (RBAC) or JWT_DENIED (jwt_authn, 401)
 
 
 def _origin(server: Any, key: str) -> Any:
@@ -299,7 +346,7 @@ def inbound_rbac(server: Any, chain: Any, index: int, client: Any, req: Any, *, 
     principal_ = f"spiffe://{td}/ns/{wl.namespace}/sa/{wl.service_account or 'default'}" if mtls else ""
     rr = RbacRequest(client.proxy.ip, dest_ip, dest_port, principal_, "", headers)
     decision = evaluate_chain(chain, index, rr)
-    if not decision.steps and not decision.ext_authz:
+    if not decision.steps and not decision.ext_authz and decision.jwt is None:
         return None
     detail: dict[str, Any] = {
         "peer_principal": principal_ or None,
@@ -309,6 +356,14 @@ def inbound_rbac(server: Any, chain: Any, index: int, client: Any, req: Any, *, 
     }
     if decision.ext_authz:
         detail["ext_authz"] = "CUSTOM: the request also goes to the ext_authz provider (not simulated)"
+    jwt = decision.jwt
+    if jwt is not None:
+        detail["jwt"] = {"provider": jwt.provider or None, "payload": jwt.payload,
+                         "notes": jwt.notes or None}
+        if jwt.status:
+            origin = _origin(server, f"{decision.jwt_path}.typed_config.providers[{jwt.provider}]")
+            return InboundVerdict(True, jwt.status, f"{jwt.status} {jwt.reason}", origin, detail,
+                                  JWT_DENIED)
     step = decision.denied_by
     if step is None:
         return InboundVerdict(False, None, "allowed by the server's RBAC filters", None, detail)
@@ -321,7 +376,8 @@ def inbound_rbac(server: Any, chain: Any, index: int, client: Any, req: Any, *, 
         why = f"no ALLOW policy matches (the ALLOW policies: {', '.join(names)})"
     status = 403 if req.is_http else None
     what = "403 RBAC: access denied" if req.is_http else "the connection is closed"
-    return InboundVerdict(True, status, f"{what} ({decision.details()}): {why}", origin, detail)
+    return InboundVerdict(True, status, f"{what} ({decision.details()}): {why}", origin, detail,
+                          DENIED)
 
 
 def _policies_of(chain: Any, step: Step) -> list[str]:
