@@ -34,6 +34,7 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "DestinationRule"): True,
     ("networking.istio.io", "VirtualService"): True,
     ("networking.istio.io", "Sidecar"): True,
+    ("networking.istio.io", "EnvoyFilter"): True,
     ("security.istio.io", "PeerAuthentication"): True,
     ("security.istio.io", "AuthorizationPolicy"): True,
     ("security.istio.io", "RequestAuthentication"): True,

@@ -679,9 +679,10 @@ def _security_specs() -> Mapping[str, Obj]:
     """Kinds whose schema lives in its own module (imported late: they use this DSL)."""
     from meshlens.resources.authn import REQUEST_AUTHENTICATION
     from meshlens.resources.authz import AUTHORIZATION_POLICY
+    from meshlens.resources.envoyfilter import ENVOY_FILTER
 
     return {"AuthorizationPolicy": AUTHORIZATION_POLICY,
-            "RequestAuthentication": REQUEST_AUTHENTICATION}
+            "RequestAuthentication": REQUEST_AUTHENTICATION, "EnvoyFilter": ENVOY_FILTER}
 
 
 # --- The walk -------------------------------------------------------------------------------------
@@ -941,6 +942,10 @@ def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]
     node = SPECS.get(kind) or _security_specs().get(kind)
     if node is None:
         return []
+    if kind == "EnvoyFilter":  # patch.value preserves unknown fields: only its type is checked
+        from meshlens.resources.envoyfilter import strip_values
+
+        spec = strip_values(spec)
     walk = _Walk(cel)
     try:
         if spec is None:

@@ -2347,10 +2347,11 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
         _service_entry(v, spec, labels)
     elif kind == "WorkloadEntry":
         _validate_workload_entry(v, ("spec",), spec, None, allow_fqdn=True)
-    elif kind == "RequestAuthentication":
-        from meshlens.resources.authn import webhook_findings as authn_findings
+    elif kind in ("RequestAuthentication", "EnvoyFilter"):
+        from meshlens.resources import authn, envoyfilter
 
-        v.findings.extend(Finding(p, m, w) for p, m, w in authn_findings(dict(obj)))
+        check = authn.webhook_findings if kind == "RequestAuthentication" else envoyfilter.webhook_findings
+        v.findings.extend(Finding(p, m, w) for p, m, w in check(dict(obj)))
     # istiod may append one error twice (a sidecar host that is neither a domain nor an IP).
     return list(dict.fromkeys(v.findings))
 
