@@ -228,6 +228,29 @@ CODES: dict[str, Code] = {
            "pods of {workloads} (they declare {declared}): if nothing listens there, connections "
            "to the endpoints are refused: 503 UF (upstream connection failure)",
            title="targetPort not declared by the pods"),
+        # AuthorizationPolicy, RequestAuthentication, EnvoyFilter (istioctl mirrors, then ours)
+        _c("ML1160", W, "No matching workloads for this resource with the following labels: "
+           "{labels}", istio="IST0127", title="AuthorizationPolicy selects no workload"),
+        _c("ML1161", E, "Referenced {what} not found: {value}", istio="IST0101",
+           title="AuthorizationPolicy namespace not found"),
+        _c("ML1171", W, "This EnvoyFilter does not have a priority and has a relative patch "
+           "operation set which can cause the EnvoyFilter not to be applied. Using the "
+           "INSERT_FIRST of ADD option or setting the priority may help in ensuring the "
+           "EnvoyFilter is applied correctly.", istio="IST0151",
+           title="EnvoyFilter relative operation without priority"),
+        _c("ML1172", E, "The REPLACE operation is only valid for HTTP_FILTER and NETWORK_FILTER.",
+           istio="IST0152", title="EnvoyFilter REPLACE on the wrong target"),
+        _c("ML1173", E, "The ADD operation will be ignored when applyTo is set to "
+           "ROUTE_CONFIGURATION, or HTTP_ROUTE.", istio="IST0153",
+           title="EnvoyFilter ADD ignored"),
+        _c("ML1174", E, "The REMOVE operation will be ignored when applyTo is set to "
+           "ROUTE_CONFIGURATION, or HTTP_ROUTE.", istio="IST0154",
+           title="EnvoyFilter REMOVE ignored"),
+        _c("ML1175", W, "This EnvoyFilter does not have a priority and has a relative patch "
+           "operation (NSTERT_BEFORE/AFTER, REPLACE, MERGE, DELETE) and proxyVersion set which "
+           "can cause the EnvoyFilter not to be applied during an upgrade. Using the INSERT_FIRST "
+           "or ADD option or setting the priority may help in ensuring the EnvoyFilter is applied "
+           "correctly.", istio="IST0155", title="EnvoyFilter relative operation with proxyVersion"),
     )
 }
 

@@ -33,12 +33,14 @@ from types import ModuleType
 
 from meshlens.analyze import (
     application_uid,
+    authz_policies,
     deployment_multi_service,
     deprecation,
     dr_ca_certificates,
     dr_subset_select_pods,
     duplicate_destination_rules,
     empty_endpoints,
+    envoyfilter_patch,
     h2_upgrade,
     injection,
     outlier_ejection,
@@ -83,6 +85,8 @@ ANALYZERS: tuple[ModuleType, ...] = (
     se_protocol_addresses,
     se_conflicting_protocol,
     injection,
+    authz_policies,
+    envoyfilter_patch,
     route_no_cluster,
     empty_endpoints,
     unused_subsets,

@@ -102,4 +102,12 @@ FIXES: dict[str, Fix] = {
                       "grpc, tcp, tls, ...)."),
     "ML1290": Fix("UF", "Point targetPort at a declared containerPort ({declared}), or declare "
                         "containerPort {target} if the app listens there."),
+    "ML1160": Fix("", "Fix the selector so it matches the labels of a pod in the mesh, or delete "
+                      "the policy."),
+    "ML1161": Fix("", "Create namespace {ns}, or fix the name in the policy's sources."),
+    "ML1171": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1172": Fix("", "{where}: use REPLACE only with applyTo HTTP_FILTER or NETWORK_FILTER."),
+    "ML1173": Fix("", "{where}: use VIRTUAL_HOST with ADD, or MERGE into the route configuration."),
+    "ML1174": Fix("", "{where}: remove routes with a VIRTUAL_HOST patch instead."),
+    "ML1175": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
 }
