@@ -251,6 +251,17 @@ CODES: dict[str, Code] = {
            "can cause the EnvoyFilter not to be applied during an upgrade. Using the INSERT_FIRST "
            "or ADD option or setting the priority may help in ensuring the EnvoyFilter is applied "
            "correctly.", istio="IST0155", title="EnvoyFilter relative operation with proxyVersion"),
+        _c("ML1300", W, "this policy denies every request to {workloads}: an ALLOW policy without "
+           "rules matches nothing, and a DENY rule {{}} matches everything",
+           title="AuthorizationPolicy denies all traffic"),
+        _c("ML1301", W, "every connection to {workloads} is denied: each ALLOW rule uses HTTP-only "
+           "fields (methods, paths, hosts, requestPrincipals, headers, JWT claims), which istiod "
+           "drops on TCP chains", title="ALLOW rules dropped on a TCP port"),
+        _c("ML1302", W, "rules[{rule}] needs the peer's mTLS identity, but PeerAuthentication "
+           "disables mTLS for {workloads}: the rule never matches",
+           title="identity rule without mTLS"),
+        _c("ML1303", W, "configPatches[{index}] changes nothing on any sidecar this EnvoyFilter "
+           "selects (its match finds no object)", title="EnvoyFilter patch matches nothing"),
     )
 }
 

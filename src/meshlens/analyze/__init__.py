@@ -33,6 +33,7 @@ from types import ModuleType
 
 from meshlens.analyze import (
     application_uid,
+    authz_effect,
     authz_policies,
     deployment_multi_service,
     deprecation,
@@ -101,6 +102,7 @@ ANALYZERS: tuple[ModuleType, ...] = (
     duplicate_destination_rules,
     protocol_sniffing,
     target_port,
+    authz_effect,
 )
 
 #: Loader diagnostics that are not findings (a skipped kind is not a problem).

@@ -110,4 +110,12 @@ FIXES: dict[str, Fix] = {
     "ML1173": Fix("", "{where}: use VIRTUAL_HOST with ADD, or MERGE into the route configuration."),
     "ML1174": Fix("", "{where}: remove routes with a VIRTUAL_HOST patch instead."),
     "ML1175": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1300": Fix("", "Give the ALLOW policy the rules that should be allowed (or delete it); "
+                      "scope a DENY rule with from/to/when."),
+    "ML1301": Fix("", "Add a rule for the TCP port (ports, principals, namespaces, ipBlocks), or "
+                      "select only HTTP workloads."),
+    "ML1302": Fix("", "Enable mTLS (PeerAuthentication PERMISSIVE or STRICT) for the workload, "
+                      "or match on ipBlocks instead of identities."),
+    "ML1303": Fix("", "Fix the match (context, listener portNumber = target port on inbound, "
+                      "filter names, cluster service/port) or remove the patch."),
 }
