@@ -13,9 +13,9 @@ port predicates computed from the chains). HTTP chains get an HCM with the inlin
 ``inbound|PORT||``. AuthorizationPolicy and RequestAuthentication filters (:mod:`meshlens.compiler.authz`) go on every
 chain built here, passthrough chains included, but not on the blackhole chain.
 
-Not emitted, as istiod with its default MeshConfig and no such resources: the ``istio.stats``
-filters (istiod adds them only when a Prometheus metrics provider is configured; the code default
-of ``defaultProviders.metrics`` is empty -- Helm's configmap sets one), EnvoyFilter patches,
+The ``istio.stats`` filters come from :mod:`meshlens.compiler.telemetry` (only when MeshConfig
+``defaultProviders.metrics`` names a Prometheus provider; the code default is empty -- Helm's
+configmap sets one). Not emitted, as istiod with its default MeshConfig and no such resources:
 user TLS on Sidecar ingress (ENABLE_TLS_ON_SIDECAR_INGRESS is off by default), the HBONE
 listeners (ambient is off) and dual-stack additional addresses.
 """
@@ -47,6 +47,7 @@ from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, INBOUND_PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
 from meshlens.compiler.retry import translate_inbound_retry_policy
+from meshlens.compiler.telemetry import stats_http_filters, stats_network_filters
 from meshlens.model import protocol
 
 VIRTUAL_INBOUND = "virtualInbound"
@@ -262,7 +263,9 @@ class _InboundBuilder:
         h.http_filters.extend(self.authz.http_filters(self.authz.local_http))
         if cc.proto == protocol.GRPC_WEB:
             h.http_filters.append(flt.grpc_web())
-        h.http_filters.extend([flt.grpc_stats(), flt.fault(), flt.cors(), flt.router()])
+        h.http_filters.extend([flt.grpc_stats(), flt.fault(), flt.cors()])
+        h.http_filters.extend(stats_http_filters(self.mesh, inbound=True))
+        h.http_filters.append(flt.router())
         return h
 
     def route_config(self, cc: ChainConfig) -> route_pb2.RouteConfiguration:
@@ -294,6 +297,7 @@ class _InboundBuilder:
             stat = _inbound_stat_prefix(str(pattern), cc)
         out = [flt.tcp_mx()] if self.options.metadata_exchange else []
         out.extend(self.authz.tcp_filters())
+        out.extend(stats_network_filters(self.mesh, inbound=True))
         tcp = flt.tcp_proxy(stat, cc.cluster, logs=flt.access_logs(self.mesh))
         if cc.proto == protocol.MONGO:  # PILOT_ENABLE_MONGO_FILTER defaults to true
             out.append(flt.network_filter("envoy.filters.network.mongo_proxy",
@@ -311,6 +315,7 @@ class _InboundBuilder:
             self.mesh, "proxyInboundListenPort", 15006)
         if self.options.metadata_exchange:
             fc.filters.append(flt.tcp_mx())
+        fc.filters.extend(stats_network_filters(self.mesh, inbound=True))
         fc.filters.append(flt.tcp_proxy(BLACKHOLE, BLACKHOLE))
         return fc, prov.default("direct connections to the inbound port would loop"), None
 
