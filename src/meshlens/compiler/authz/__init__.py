@@ -80,13 +80,13 @@ def build_authz(mesh: Any, proxy: Any) -> AuthzFilters:
 def _record(built: Any, path: str, bf: BuiltFilter) -> None:
     for name, origin in bf.origins.items():
         if bf.name == JWT_FILTER:
-            built.set(f"{path}.typed_config.providers[{name}]", origin)
+            built.set(f"{path}.typed_config.providers.{name}", origin)
             continue
         key = "rules" if name in _policy_names(bf.config, "rules") else "shadow_rules"
         if bf.name.endswith("ext_authz"):
             built.set(path, origin)
         else:
-            built.set(f"{path}.typed_config.{key}.policies[{name}]", origin)
+            built.set(f"{path}.typed_config.{key}.policies.{name}", origin)
 
 
 def _policy_names(cfg: Any, which: str) -> set[str]:

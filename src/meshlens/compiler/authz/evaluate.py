@@ -303,7 +303,7 @@ def _record(out: Decision, step: Step) -> bool:
 def provenance_key(step: Step, policy: str | None = None) -> str:
     """The provenance path of a policy of ``step`` (``record_provenance`` writes these)."""
     which = "rules" if step.enforced else "shadow_rules"
-    return f"{step.path}.typed_config.{which}.policies[{policy or step.policy}]"
+    return f"{step.path}.typed_config.{which}.policies.{policy or step.policy}"
 
 
 @dataclass(slots=True)
@@ -361,7 +361,7 @@ def inbound_rbac(server: Any, chain: Any, index: int, client: Any, req: Any, *, 
         detail["jwt"] = {"provider": jwt.provider or None, "payload": jwt.payload,
                          "notes": jwt.notes or None}
         if jwt.status:
-            origin = _origin(server, f"{decision.jwt_path}.typed_config.providers[{jwt.provider}]")
+            origin = _origin(server, f"{decision.jwt_path}.typed_config.providers.{jwt.provider}")
             return InboundVerdict(True, jwt.status, f"{jwt.status} {jwt.reason}", origin, detail,
                                   JWT_DENIED)
     step = decision.denied_by

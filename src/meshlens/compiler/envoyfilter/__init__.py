@@ -50,9 +50,14 @@ def _node_metadata(out: Any) -> dict[str, str]:
 
 
 def _record(out: Any, kind: str, name: str, applied: Applied, base: str = "") -> None:
+    """``path`` is where the patch landed; a MERGE records each field its value sets."""
     for p, path in applied:
-        where = ".".join(x for x in (base, path) if x) or "(whole resource)"
-        out.provenance.record(kind, name, where, p.origin())
+        where = ".".join(x for x in (base, path) if x)
+        fields = [fd.name for fd, _ in p.value.ListFields()] if p.value is not None and \
+            p.operation in ("MERGE", "MERGE_AND_REPLACE_LIST") else []
+        for f in fields or [""]:
+            key = ".".join(x for x in (where, f) if x) or "name"
+            out.provenance.record(kind, name, key, p.origin())
         out.provenance.record("envoyfilter", p.key, f"configPatches[{p.index}]",
                               p.origin(f"applied to {kind} {name} {where}"))
 

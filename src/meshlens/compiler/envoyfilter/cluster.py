@@ -73,7 +73,7 @@ def apply_cluster_merge(ctx: str, patches: list[Patch], c: Any, hosts: list[str]
                 merge_value(p, c)
         except ValueError:
             continue
-        applied.append((p, ",".join(fd.name for fd, _ in p.value.ListFields())))
+        applied.append((p, ""))
     return c
 
 

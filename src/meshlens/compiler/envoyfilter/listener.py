@@ -91,18 +91,18 @@ def _relative(items: Any, p: Patch, has_match: bool, matches: Callable[[Any], bo
     op = p.operation
     current = list(items)
     first = next((i for i, e in enumerate(current) if matches(e)), None)
+    at: int | None = None  # where the patch value lands
+    if op == "ADD" or (op == "INSERT_AFTER" and not has_match):
+        at = len(current)
+    elif op == "INSERT_FIRST" or (op == "INSERT_BEFORE" and not has_match):
+        at = 0
+    elif op in ("INSERT_AFTER", "INSERT_BEFORE") and first is not None:
+        at = first + 1 if op == "INSERT_AFTER" else first
     new = None
-    if op == "ADD":
-        new = current + [clone(p)]
-    elif op == "INSERT_FIRST":
-        new = [clone(p)] + current
-    elif op in ("INSERT_AFTER", "INSERT_BEFORE"):
-        if not has_match:
-            new = current + [clone(p)] if op == "INSERT_AFTER" else [clone(p)] + current
-        elif first is not None:
-            at = first + 1 if op == "INSERT_AFTER" else first
-            new = current[:at] + [clone(p)] + current[at:]
+    if at is not None:
+        new = current[:at] + [clone(p)] + current[at:]
     elif op == "REPLACE" and has_match and first is not None:
+        at = first
         new = current[:first] + [clone(p)] + current[first + 1:]
     elif op == "REMOVE" and has_match:
         kept = [e for e in current if not matches(e)]
@@ -111,7 +111,7 @@ def _relative(items: Any, p: Patch, has_match: bool, matches: Callable[[Any], bo
     if new is None:
         return
     replace_items(items, new)
-    applied.append((p, where))
+    applied.append((p, where if at is None else f"{where}[{at}]"))
 
 
 def _merge_typed(target: Any, p: Patch) -> bool:
