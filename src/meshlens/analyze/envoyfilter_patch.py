@@ -37,9 +37,10 @@ def _instance_name(cp: dict[str, Any]) -> tuple[str, str]:
         return ("", "")
     if "name" in value:
         return ("value", str(value["name"]))
-    flt = ((((cp.get("match") or {}).get("listener") or {}).get("filterChain") or {})
-           .get("filter") or {})
-    return ("filter", str(flt.get("name") or "")) if isinstance(flt, dict) else ("filter", "")
+    cur: Any = cp
+    for key in ("match", "listener", "filterChain", "filter", "name"):
+        cur = cur.get(key) if isinstance(cur, dict) else None
+    return ("filter", str(cur or ""))
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:

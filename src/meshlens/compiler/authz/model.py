@@ -259,6 +259,8 @@ def new_model(rule: dict[str, Any], base_path: tuple[str | int, ...] = ()) -> Mo
     perm: list[Cond] = []
     prin: list[Cond] = []
     for j, when in enumerate(rule.get("when") or []):
+        if not isinstance(when, dict):
+            continue
         k = str(when.get("key", ""))
         args = (when.get("values"), when.get("notValues"))
         wp = base_path + ("when", j)
