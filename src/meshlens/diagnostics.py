@@ -270,6 +270,39 @@ ML1290 warning -       named targetPort that no container defines
     targetPort {target} of port {port} names no containerPort of the selected pods of
     {workloads} (their ports: {declared}): Kubernetes leaves those pods out of the Service's
     endpoints, so requests to port {port} are not sent to them (503 UH when no pod is left)
+# AuthorizationPolicy, RequestAuthentication, EnvoyFilter (istioctl mirrors, then ours)
+ML1160 warning IST0127 AuthorizationPolicy selects no workload
+    No matching workloads for this resource with the following labels: {labels}
+ML1161 error   IST0101 AuthorizationPolicy namespace not found
+    Referenced {what} not found: {value}
+ML1171 warning IST0151 EnvoyFilter relative operation without priority
+    This EnvoyFilter does not have a priority and has a relative patch operation set which can
+    cause the EnvoyFilter not to be applied. Using the INSERT_FIRST of ADD option or setting the
+    priority may help in ensuring the EnvoyFilter is applied correctly.
+ML1172 error   IST0152 EnvoyFilter REPLACE on the wrong target
+    The REPLACE operation is only valid for HTTP_FILTER and NETWORK_FILTER.
+ML1173 error   IST0153 EnvoyFilter ADD ignored
+    The ADD operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or HTTP_ROUTE.
+ML1174 error   IST0154 EnvoyFilter REMOVE ignored
+    The REMOVE operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or
+    HTTP_ROUTE.
+ML1175 warning IST0155 EnvoyFilter relative operation with proxyVersion
+    This EnvoyFilter does not have a priority and has a relative patch operation (NSTERT_BEFORE/AFTER,
+    REPLACE, MERGE, DELETE) and proxyVersion set which can cause the EnvoyFilter not to be
+    applied during an upgrade. Using the INSERT_FIRST or ADD option or setting the priority may
+    help in ensuring the EnvoyFilter is applied correctly.
+ML1300 warning -       AuthorizationPolicy denies all traffic
+    this policy denies every request to {workloads}: an ALLOW policy without rules matches
+    nothing, and a DENY rule {{}} matches everything
+ML1301 warning -       ALLOW rules dropped on a TCP port
+    every connection to {workloads} is denied: each ALLOW rule uses HTTP-only fields (methods,
+    paths, hosts, requestPrincipals, headers, JWT claims), which istiod drops on TCP chains
+ML1302 warning -       identity rule without mTLS
+    rules[{rule}] needs the peer's mTLS identity, but PeerAuthentication disables mTLS for
+    {workloads}: the rule never matches
+ML1303 warning -       EnvoyFilter patch matches nothing
+    configPatches[{index}] changes nothing on any sidecar this EnvoyFilter selects (its match
+    finds no object)
 """
 
 

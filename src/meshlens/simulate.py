@@ -570,7 +570,7 @@ def simulate(result: CompileResult, req: Request, *,
         verdicts.append(v)
     bad = [v for v in verdicts if v[0] != OK]
     if bad and len(bad) == len(verdicts):
-        return t.fail(bad[0][0], bad[0][1], bad[0][2])
+        return t.fail(bad[0][0], bad[0][1], bad[0][2], status=t.status)
     if bad:
         t.verdict = bad[0][0] if len(verdicts) == 1 else OK
         t.reason = ("some destinations fail: " + "; ".join(b[1] for b in bad)) if len(verdicts) > 1 else bad[0][1]
@@ -700,7 +700,7 @@ def _inbound(result: CompileResult, t: Trace, cluster: Any, ep: dict[str, Any], 
     elif req.is_http and ep["transport"] != "tls" and not _listener_filter_disabled(
             vi, "envoy.filters.listener.http_inspector", port):
         conn.alpn = ["http/1.1"]
-    chain, chain_name, _ = match_filter_chain(vi, conn)
+    chain, chain_name, chain_index = match_filter_chain(vi, conn)
     layer = Layer("inbound", f"{srv.proxy.name}.{srv.proxy.namespace} virtualInbound", port,
                   {"filter_chain": chain_name, "client_transport": ep["transport"],
                    "seen_as": conn.transport, "alpn": conn.alpn})
@@ -716,6 +716,15 @@ def _inbound(result: CompileResult, t: Trace, cluster: Any, ep: dict[str, Any], 
         return UF, (f"the client sends TLS but the server's chain {chain_name} on port {port} is "
                     "plaintext (PeerAuthentication DISABLE?): the handshake fails"), pa_origin
     layer.detail["server_tls"] = server_tls
+    from meshlens.compiler.authz.evaluate import inbound_rbac
+
+    rbac = inbound_rbac(srv, chain, chain_index, result, req, dest_ip=ep["address"], dest_port=port,
+                        mtls=server_tls and ep["transport"] == "tls")
+    if rbac is not None:
+        layer.detail["rbac"] = rbac.detail
+        if rbac.denied:
+            layer.ok, t.status = False, rbac.status
+            return rbac.verdict, rbac.reason, rbac.origin
     hcm = _network_filter(chain, hcm_pb2.HttpConnectionManager)
     tcp = _network_filter(chain, tcp_proxy_pb2.TcpProxy)
     target = None

@@ -107,4 +107,20 @@ FIXES: dict[str, Fix] = {
     "ML1206": Fix("", "Nothing breaks for requests to {host}'s own ports. Giving the "
                       "destination a port.number also points this port-80 copy at an existing "
                       "cluster."),
+    "ML1160": Fix("", "Fix the selector so it matches the labels of a pod in the mesh, or delete "
+                      "the policy."),
+    "ML1161": Fix("", "Create namespace {ns}, or fix the name in the policy's sources."),
+    "ML1171": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1172": Fix("", "{where}: use REPLACE only with applyTo HTTP_FILTER or NETWORK_FILTER."),
+    "ML1173": Fix("", "{where}: use VIRTUAL_HOST with ADD, or MERGE into the route configuration."),
+    "ML1174": Fix("", "{where}: remove routes with a VIRTUAL_HOST patch instead."),
+    "ML1175": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1300": Fix("", "Give the ALLOW policy the rules that should be allowed (or delete it); "
+                      "scope a DENY rule with from/to/when."),
+    "ML1301": Fix("", "Add a rule for the TCP port (ports, principals, namespaces, ipBlocks), or "
+                      "select only HTTP workloads."),
+    "ML1302": Fix("", "Enable mTLS (PeerAuthentication PERMISSIVE or STRICT) for the workload, "
+                      "or match on ipBlocks instead of identities."),
+    "ML1303": Fix("", "Fix the match (context, listener portNumber = target port on inbound, "
+                      "filter names, cluster service/port) or remove the patch."),
 }

@@ -121,8 +121,14 @@ def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
     out.secrets = build_secrets(out.clusters, out.listeners or [])
 
 
+def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
+    from meshlens.compiler.envoyfilter import apply_envoy_filters
+
+    apply_envoy_filters(ctx, out)
+
+
 STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_routes,
-          _stage_secrets)
+          _stage_secrets, _stage_envoy_filters)
 
 
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:

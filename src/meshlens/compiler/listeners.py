@@ -30,6 +30,7 @@ from meshlens.compiler import provenance as prov
 from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
+from meshlens.compiler.telemetry import stats_http_filters, stats_network_filters
 from meshlens.model import protocol
 from meshlens.model.registry import Service, ServicePort
 
@@ -133,7 +134,8 @@ class OutboundBuilder:
 
     def fallthrough_filters(self) -> list[lc_pb2.Filter]:
         cluster = self.fallthrough_cluster()
-        return [flt.tcp_proxy(cluster, cluster, logs=flt.access_logs(self.mesh))]
+        return [*stats_network_filters(self.mesh, inbound=False),
+                flt.tcp_proxy(cluster, cluster, logs=flt.access_logs(self.mesh))]
 
     # -- per service port -----------------------------------------------------------------------
     def tcp_filters(self, svc: Service, port: ServicePort, cluster: str, subset: str = "",
@@ -155,7 +157,7 @@ class OutboundBuilder:
             if sub is not None and sub.policy is not None and isinstance(sub.policy.tp.get("loadBalancer"), dict):
                 ch = sub.policy.tp["loadBalancer"].get("consistentHash")
                 source_ip = bool(ch.get("useSourceIp")) if isinstance(ch, dict) else False
-        out: list[lc_pb2.Filter] = []
+        out: list[lc_pb2.Filter] = list(stats_network_filters(self.mesh, inbound=False))
         if port.protocol == protocol.MONGO:
             out.append(flt.network_filter("envoy.filters.network.mongo_proxy",
                                           mongo_proxy_pb2.MongoProxy(stat_prefix=stat or cluster)))
@@ -387,6 +389,7 @@ class OutboundBuilder:
         h.http_filters.append(flt.alpn())
         h.http_filters.append(flt.fault())
         h.http_filters.append(flt.cors())
+        h.http_filters.extend(stats_http_filters(self.mesh, inbound=False))
         h.http_filters.append(flt.router())
         return flt.network_filter(flt.HCM, h)
 
@@ -483,6 +486,7 @@ class OutboundBuilder:
             lst.access_log.append(log)
         bh = lst.filter_chains.add(name="virtualOutbound-blackhole")
         bh.filter_chain_match.destination_port.value = sa.port_value
+        bh.filters.extend(stats_network_filters(self.mesh, inbound=False))
         bh.filters.append(flt.tcp_proxy(BLACKHOLE, BLACKHOLE))
         catch = lst.filter_chains.add(name="virtualOutbound-catchall-tcp")
         catch.filters.extend(self.fallthrough_filters())

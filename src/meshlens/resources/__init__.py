@@ -34,7 +34,10 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "DestinationRule"): True,
     ("networking.istio.io", "VirtualService"): True,
     ("networking.istio.io", "Sidecar"): True,
+    ("networking.istio.io", "EnvoyFilter"): True,
     ("security.istio.io", "PeerAuthentication"): True,
+    ("security.istio.io", "AuthorizationPolicy"): True,
+    ("security.istio.io", "RequestAuthentication"): True,
 }
 
 #: API versions accepted per group (others are skipped with an info line).
