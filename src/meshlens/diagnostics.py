@@ -71,6 +71,13 @@ CODES: dict[str, Code] = {
         _c("ML0301", W, "Service {name}: targetPort {port!r} is not a port of pod {pod}; "
            "the endpoint is left out", title="named targetPort unresolved"),
         _c("ML0302", I, "{message}", title="model note"),
+        _c("ML0303", W, "{kind} {ref} is given twice: the one at {last} wins over the one at "
+           "{first} (the last one `kubectl apply` leaves)", title="same object twice"),
+        _c("ML0304", I, "namespaces without a Namespace object, assumed labelled for sidecar "
+           "injection: {namespaces} (--assume-injection=false turns this off)",
+           title="injection assumed"),
+        _c("ML0305", W, "{message}", title="live state istiod would not use"),
+        _c("ML0306", W, "istiod flag {name}={value}: {message}", title="feature flag"),
         # ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
         # message after the field is the webhook's own wording; an error leaves the resource out,
         # a warning (what kubectl prints as "Warning:") keeps it.

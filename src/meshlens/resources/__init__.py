@@ -24,6 +24,7 @@ KINDS: dict[tuple[str, str], bool] = {
     ("", "ServiceAccount"): True,
     ("", "Service"): True,
     ("", "Pod"): True,
+    ("", "Node"): False,
     ("apps", "Deployment"): True,
     ("apps", "StatefulSet"): True,
     ("apps", "ReplicaSet"): True,
@@ -121,7 +122,6 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
     from meshlens.resources.webhook import validate_metadata, validate_webhook
 
     result = DecodeResult()
-    seen: dict[tuple[str, str, str, str], Resource] = {}
     for doc in docs:
         data = doc.data
         api_version, kind = data.get("apiVersion"), data.get("kind")
@@ -190,14 +190,8 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
         created = meta.get("creationTimestamp")
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
-        key = (group, kind, ns, name)
-        if key in seen:
-            first = seen[key]
-            result.diagnostics.append(report(
-                "ML0105", doc=doc, path=("metadata", "name"), resource=ref, kind=kind, ns=ns,
-                name=name, first=str(first.span())))
-            continue
-        seen[key] = res
+        # The same object twice is resolved where resources are indexed (model.build: the last
+        # one wins, as with kubectl apply), not here.
         result.resources.append(res)
     return result
 
