@@ -17,7 +17,19 @@ from rich.console import Console
 from rich.table import Table
 
 from meshlens.cli.analyze import analyze_cmd
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
+from meshlens.cli.common import (
+    AssumeInjection,
+    Files,
+    MeshConfigOpt,
+    Namespace,
+    Output,
+    PilotEnv,
+    Revision,
+    Strict,
+    compile_files,
+    err,
+    load_settings,
+)
 from meshlens.cli.explain import explain_app
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
@@ -70,13 +82,17 @@ def compile_cmd(
         "--max-alias-nodes", min=0,
         help="Reject documents whose YAML aliases expand to more extra nodes than this.")
     ] = Limits().max_alias_nodes,
+    revision: Revision = "",
+    assume_injection: AssumeInjection = "true",
+    pilot_env: PilotEnv = [],  # noqa: B006 - typer reads the default
 ) -> None:
     """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
 
     limits = Limits(max_file_bytes=max_file_bytes, max_documents=max_documents, max_depth=max_depth,
                     max_scalar_bytes=max_scalar_bytes, max_alias_nodes=max_alias_nodes)
-    result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits)
+    result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits,
+                           settings=load_settings(revision, assume_injection, pilot_env))
     _emit(to_dict(config_dump(result)), output)
 
 
@@ -156,6 +172,18 @@ def demo_cmd(
         out.print(rt)
     out.print("\nNext: [cyan]meshlens demo --dump[/cyan] prints the full config dump; "
               "[cyan]meshlens compile -f FILE PROXY[/cyan] does the same for your manifests.")
+
+
+@app.callback()
+def _global_options(
+    revision: Revision = "",
+    assume_injection: AssumeInjection = "true",
+    pilot_env: PilotEnv = [],  # noqa: B006 - typer reads the default
+) -> None:
+    """Options for every command that reads manifests (also accepted by compile itself)."""
+    from meshlens.pipeline import DEFAULT_SETTINGS
+
+    DEFAULT_SETTINGS[0] = load_settings(revision, assume_injection, pilot_env)
 
 
 app.add_typer(explain_app, name="explain")

@@ -76,6 +76,22 @@ def proxy_env(spec: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def proxy_config_annotation(annotations: dict[str, str]) -> dict[str, object]:
+    """The ``proxy.istio.io/config`` annotation (YAML or JSON ProxyConfig); ``{}`` if absent or bad.
+
+    Read with the loader's limits, as every input is (an annotation is user input too).
+    """
+    text = annotations.get("proxy.istio.io/config")
+    if not text:
+        return {}
+    from meshlens.loader import load_text
+
+    parsed = load_text(text, "proxy.istio.io/config")
+    if parsed.errors or not parsed.documents or not isinstance(parsed.documents[0].data, dict):
+        return {}
+    return dict(parsed.documents[0].data)
+
+
 def app_containers(spec: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(c.get("name", "")) for c in spec.get("containers") or []
                  if isinstance(c, dict) and c.get("name") != PROXY_CONTAINER)
@@ -180,7 +196,8 @@ def real_pod(res: Resource, nodes: dict[str, Resource], controller: tuple[str, s
         owner=env.get("ISTIO_META_OWNER") or owner_url(res.namespace, kind, api, deploy_name),
         controller=controller, proxy_env=env, app_containers=app_containers(spec),
         subdomain=str(spec.get("subdomain") or ""), hostname=str(spec.get("hostname") or ""),
-        created=res.creation, ready_since=since, restarts=restarts(status))
+        created=res.creation, ready_since=since, restarts=restarts(status),
+        proxy_config_annotation=proxy_config_annotation(annotations))
 
 
 def in_ip_index(pod: Workload) -> bool:

@@ -25,7 +25,13 @@ from typing import Any
 
 from meshlens.errors import LoadError
 from meshlens.model.registry.injection import InjectionPolicy, injected
-from meshlens.model.registry.pods import app_containers, container_ports, deploy_meta, owner_url
+from meshlens.model.registry.pods import (
+    app_containers,
+    container_ports,
+    deploy_meta,
+    owner_url,
+    proxy_config_annotation,
+)
 from meshlens.model.registry.types import (
     CANONICAL_NAME,
     CANONICAL_REVISION,
@@ -229,5 +235,6 @@ def synthesize(plans: list[PodPlan], alloc: Allocator, namespaces: dict[str, dic
             node=str(spec.get("nodeName") or ""), locality=locality_label(labels),
             host_network=host_network, ips=(ip,),
             owner=owner_url(p.namespace, kind, api, p.resource.name if p.kind != "Pod" else p.name),
-            controller=controller, app_containers=app_containers(spec)))
+            controller=controller, app_containers=app_containers(spec),
+            proxy_config_annotation=proxy_config_annotation(annotations)))
     return out, assumed

@@ -70,6 +70,7 @@ class Workload:
     created: str = ""
     ready_since: str = ""
     restarts: int = 0
+    proxy_config_annotation: dict[str, object] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
