@@ -120,7 +120,7 @@ def slice_endpoints(svc: Service, slices: list[Resource], pods: PodLookup, *, tr
     """`updateEndpointCacheForSlice` for every slice, then `endpointSliceCache.get` (dedup)."""
     out: list[Endpoint] = []
     seen: set[tuple[str, str]] = set()
-    dual = features.dual_stack and len(svc.addresses) > 1
+    dual = features.dual_stack and len(svc.cluster_ips) > 1
     for sl in slices:
         body = sl.body
         if body.get("addressType") == "FQDN":
@@ -175,7 +175,7 @@ def controller_endpoints(svc: Service, selected: list[Workload], *, trust_domain
             continue  # ShouldPodBeInEndpoints
         ready = svc.publish_not_ready or (pod.ready and not pod.terminating)
         health = health_status(svc, ready, pod.ready, pod.terminating)
-        addresses = pod.ips if features.dual_stack and len(svc.addresses) > 1 and len(pod.ips) > 1 \
+        addresses = pod.ips if features.dual_stack and len(svc.cluster_ips) > 1 and len(pod.ips) > 1 \
             else (pod.ip,)
         for sp in svc.ports:
             target = sp.target_port if sp.target_port is not None else sp.port

@@ -69,4 +69,5 @@ def kube_service(res: Resource, alloc: Allocator, default_export: list[str],
                 and res.labels.get(features.persistent_session_header_label))),
         persistent_session_cookie=bool(features.persistent_session_label
                                        and res.labels.get(features.persistent_session_label)),
-        publish_not_ready=spec.get("publishNotReadyAddresses") is True)
+        publish_not_ready=spec.get("publishNotReadyAddresses") is True,
+        cluster_ips=tuple(str(i) for i in spec.get("clusterIPs") or [] if isinstance(i, str)))

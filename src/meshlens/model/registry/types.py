@@ -109,6 +109,7 @@ class Service:
     persistent_session: bool = False  # SupportsDrainingEndpoints (cookie or header label)
     persistent_session_cookie: bool = False  # the cookie label: EDS sends DRAINING endpoints
     publish_not_ready: bool = False
+    cluster_ips: tuple[str, ...] = ()  # spec.clusterIPs (dual stack)
 
     def port(self, number: int) -> ServicePort | None:
         for p in self.ports:
