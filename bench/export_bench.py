@@ -97,13 +97,20 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=1000)
     ap.add_argument("--pods", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--format", choices=("list", "docs"), default="list",
+                    help="one kind: List (kubectl get -o json), or one JSON document per object")
     args = ap.parse_args()
     data = generate(args.services, args.pods)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "export.json")
+        path = os.path.join(tmp, "export.json" if args.format == "list" else "export.yaml")
         with open(path, "w") as fh:
-            json.dump(data, fh)
+            if args.format == "list":
+                json.dump(data, fh)
+            else:
+                for item in data["items"]:
+                    fh.write("---\n" + json.dumps(item) + "\n")
         size = os.path.getsize(path)
+        phases = _phases(path)
         times = []
         for _ in range(args.runs):
             start = time.monotonic()
@@ -116,8 +123,24 @@ def main() -> None:
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     pods = args.services * args.pods
     print(f"{pods:,} pods, {args.services:,} EndpointSlices, {len(data['items']):,} objects, "
-          f"{size / 1e6:.1f} MB: whole `meshlens compile -o json` best {min(times):.2f} s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)}), peak RSS {rss:.0f} MiB")
+          f"{size / 1e6:.1f} MB ({args.format}): whole `meshlens compile -o json` best "
+          f"{min(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)}), peak RSS {rss:.0f} MiB")
+    print("in-process phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
+
+
+def _phases(path: str) -> dict[str, float]:
+    """Where the time goes, in one process: the loader's parse, decode + model, compile."""
+    code = f"""
+import json, time
+from meshlens.loader import load_paths
+from meshlens.pipeline import build, compile_for
+t0 = time.monotonic(); raw = load_paths([{path!r}]); t1 = time.monotonic()
+loaded = build(raw); t2 = time.monotonic()
+compile_for(loaded, "deploy/client.bench"); t3 = time.monotonic()
+print(json.dumps({{"parse (loader)": t1 - t0, "decode + model": t2 - t1, "compile": t3 - t2}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 if __name__ == "__main__":

@@ -215,3 +215,19 @@ def test_unmodelled_and_bad_flags_are_reported() -> None:
 def test_bad_pilot_env_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         load([], pilot_env=("NOEQUALS",))
+
+
+def test_job_and_cronjob_pods() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "report-29012345", "namespace": "shop"},
+           "spec": {"parallelism": 2, "template": {"metadata": {"labels": {"app": "report"}},
+                                                   "spec": {"containers": [{"name": "r", "image": "r"}],
+                                                            "restartPolicy": "Never"}}}}
+    loaded = load([job])
+    pods = [w for w in loaded.mesh.registry.workloads if w.name.startswith("report-")]
+    assert len(pods) == 2 and all(w.injected for w in pods)
+    md = _meta(compile_for(loaded, pods[0].key))
+    # GetDeployMetaFromPod: a Job named NAME-<8..10 digits> belongs to the CronJob NAME.
+    assert md["OWNER"] == "kubernetes://apis/batch/v1/namespaces/shop/cronjobs/report"
+    assert md["WORKLOAD_NAME"] == "report"
+    real = pod("report-29012345-x1", "10.1.0.40", app="report", owner=("Job", "report-29012345"))
+    assert len([w for w in load([job, real]).mesh.registry.workloads if w.name.startswith("report-")]) == 1

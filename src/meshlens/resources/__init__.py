@@ -29,6 +29,7 @@ KINDS: dict[tuple[str, str], bool] = {
     ("apps", "StatefulSet"): True,
     ("apps", "ReplicaSet"): True,
     ("apps", "DaemonSet"): True,
+    ("batch", "Job"): True,
     ("discovery.k8s.io", "EndpointSlice"): True,
     ("networking.istio.io", "ServiceEntry"): True,
     ("networking.istio.io", "WorkloadEntry"): True,
@@ -42,6 +43,7 @@ KINDS: dict[tuple[str, str], bool] = {
 VERSIONS: dict[str, tuple[str, ...]] = {
     "": ("v1",),
     "apps": ("v1",),
+    "batch": ("v1",),
     "discovery.k8s.io": ("v1",),
     "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
     "security.istio.io": ("v1", "v1beta1"),
@@ -170,7 +172,7 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 bad = True
         if bad:
             continue
-        k8s = group in ("", "apps", "discovery.k8s.io")
+        k8s = group in ("", "apps", "discovery.k8s.io", "batch")
         names = validate_metadata(kind, meta, namespaced=namespaced)
         if not admission:  # kept, as Istio's translator tests (no API server) would keep them
             result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,

@@ -6,7 +6,8 @@ Manifests describe controllers, not running pods, so meshlens makes the pods a c
 run, deterministically (documented in the README):
 
 * Deployment ``NAME`` → pods ``NAME-H10-H5``; StatefulSet → ``NAME-0..N-1``; ReplicaSet ``NAME``
-  → ``NAME-H5``; DaemonSet → one pod ``NAME-H5`` (one node). ``H10``/``H5`` are sha256-derived.
+  → ``NAME-H5``; DaemonSet → one pod ``NAME-H5`` (one node); Job → ``parallelism`` pods
+  ``NAME-H5``. ``H10``/``H5`` are sha256-derived.
 * A controller gets synthesized pods only when none of its real pods is in the input (matched by
   ``ownerReferences``, else by selector + ``pod-template-hash``), and a ReplicaSet owned by a
   Deployment of the input never makes its own. A synthesized pod never takes the name of a real
@@ -45,10 +46,10 @@ from meshlens.model.registry.types import (
 )
 from meshlens.resources import Resource
 
-CONTROLLERS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
+CONTROLLERS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job")
 POD_CIDR = "10.244.0.0/16"
 _API = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "ReplicaSet": "apps/v1",
-        "DaemonSet": "apps/v1"}
+        "DaemonSet": "apps/v1", "Job": "batch/v1"}
 
 
 class Allocator:
@@ -177,7 +178,10 @@ def plan_pods(resources: list[Resource], owned: set[tuple[str, str, str]],
             continue  # its Deployment makes the pods
         spec = res.spec
         template = spec.get("template") or {}
-        replicas = 1 if res.kind == "DaemonSet" else spec.get("replicas", 1)
+        if res.kind == "Job":  # a Job runs `parallelism` pods at once (default 1)
+            replicas = spec.get("parallelism", 1)
+        else:
+            replicas = 1 if res.kind == "DaemonSet" else spec.get("replicas", 1)
         if not isinstance(replicas, int) or isinstance(replicas, bool):
             replicas = 1
         rs_hash = short_hash(f"{res.kind}/{res.namespace}/{res.name}", 10)
@@ -215,13 +219,16 @@ def synthesize(plans: list[PodPlan], alloc: Allocator, namespaces: dict[str, dic
         if inj and ns_labels is None:
             assumed.add(p.namespace)
         if p.kind == "Pod":
-            wl_name, kind, api = deploy_meta(p.name, p.namespace, labels, "", [])
+            deploy_name, kind, api = deploy_meta(p.name, p.namespace, labels, "", [])
             controller = None
         else:
-            # The pod the controller would create: GetDeployMetaFromPod sees its owner.
-            wl_name, kind, api = p.resource.name, p.kind, _API[p.kind]
+            # The pod the controller would create: GetDeployMetaFromPod sees its owner
+            # (a CronJob's Job NAME-<8 to 10 digits> is the CronJob NAME).
+            deploy_name, kind, api = deploy_meta(p.name, p.namespace, labels, p.name + "-", [
+                {"kind": p.kind, "name": p.resource.name, "apiVersion": _API[p.kind],
+                 "controller": True}])
             controller = (p.kind, p.resource.name)
-        wl_name = labels.get("service.istio.io/workload-name", wl_name)
+        wl_name = labels.get("service.istio.io/workload-name", deploy_name)
         if inj:
             # The injector adds these labels; istiod and EDS rely on them.
             labels.setdefault(TLS_MODE_LABEL, "istio")
@@ -234,7 +241,7 @@ def synthesize(plans: list[PodPlan], alloc: Allocator, namespaces: dict[str, dic
             ready=True, workload_name=wl_name, controller_kind=p.kind, resource=p.resource,
             node=str(spec.get("nodeName") or ""), locality=locality_label(labels),
             host_network=host_network, ips=(ip,),
-            owner=owner_url(p.namespace, kind, api, p.resource.name if p.kind != "Pod" else p.name),
+            owner=owner_url(p.namespace, kind, api, deploy_name),
             controller=controller, app_containers=app_containers(spec),
             proxy_config_annotation=proxy_config_annotation(annotations)))
     return out, assumed
