@@ -131,7 +131,8 @@ def main() -> None:
 def _phases(path: str) -> dict[str, float]:
     """Where the time goes, in one process: the loader's parse, decode + model, compile."""
     code = f"""
-import json, time
+import gc, json, time
+gc.disable()  # as the CLI does for one-shot commands (cli.common.quiet_gc)
 from meshlens.loader import load_paths
 from meshlens.pipeline import build, compile_for
 t0 = time.monotonic(); raw = load_paths([{path!r}]); t1 = time.monotonic()
