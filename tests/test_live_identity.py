@@ -231,3 +231,9 @@ def test_job_and_cronjob_pods() -> None:
     assert md["WORKLOAD_NAME"] == "report"
     real = pod("report-29012345-x1", "10.1.0.40", app="report", owner=("Job", "report-29012345"))
     assert len([w for w in load([job, real]).mesh.registry.workloads if w.name.startswith("report-")]) == 1
+
+
+def test_rs_name_finds_the_real_pods_of_a_deployments_replicaset() -> None:
+    objs = [pod("web-5d-aaaaa", "10.1.0.11", owner=("ReplicaSet", "web-5d"), pth="5d")]
+    assert compile_for(load(objs), "rs/web-5d.shop").proxy.name == "web-5d-aaaaa"
+    assert compile_for(load(objs), "deploy/web.shop").proxy.name == "web-5d-aaaaa"

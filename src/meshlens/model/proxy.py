@@ -44,6 +44,15 @@ class Proxy:
         return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
 
 
+def _owned_by(w: Workload, kind: str, name: str) -> bool:
+    """A real pod whose own ownerReference is (kind, name): ``rs/NAME`` of a Deployment's pod."""
+    if not w.real:
+        return False
+    owners = (w.resource.body.get("metadata") or {}).get("ownerReferences")
+    return isinstance(owners, list) and any(
+        isinstance(o, dict) and o.get("kind") == kind and o.get("name") == name for o in owners)
+
+
 class ProxyNotFound(LookupError):
     pass
 
@@ -72,8 +81,9 @@ def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = N
         matches = [w for w in workloads if w.name == name and w.namespace == ns]
     else:
         matches = sorted((w for w in workloads if w.namespace == ns and (
-            w.controller == (kind, name) or w.controller is None and w.controller_kind == kind
-            and w.resource.name == name)), key=by_logging_key)
+            w.controller == (kind, name) or _owned_by(w, kind, name)
+            or w.controller is None and w.controller_kind == kind and w.resource.name == name)),
+            key=by_logging_key)
     if not matches:
         known = sorted(f"{w.name}.{w.namespace}" for w in workloads)[:10]
         hint = f"; pods: {', '.join(known)}" if known else "; the input has no pods or controllers"
