@@ -203,3 +203,10 @@ def test_namespace_object_present_is_obeyed_for_synthesized_pods() -> None:
     loaded = load(objs)
     web = [w for w in loaded.mesh.registry.workloads if w.name.startswith("web-")]
     assert web and not any(w.injected for w in web)
+
+
+def test_pod_without_a_slice_is_not_an_endpoint_when_the_service_has_slices() -> None:
+    # istiod reads only the slices: a selected, ready pod the slices do not list gets no traffic.
+    objs = [service("web"), pod("web-1", "10.1.0.11"), pod("web-2", "10.1.0.12"),
+            endpoint_slice("web-a", "web", [endpoint("10.1.0.11", "web-1")])] + client()
+    assert endpoints_of(compile_objs(objs), WEB) == [("10.1.0.11", HEALTHY)]

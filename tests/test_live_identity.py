@@ -237,3 +237,11 @@ def test_rs_name_finds_the_real_pods_of_a_deployments_replicaset() -> None:
     objs = [pod("web-5d-aaaaa", "10.1.0.11", owner=("ReplicaSet", "web-5d"), pth="5d")]
     assert compile_for(load(objs), "rs/web-5d.shop").proxy.name == "web-5d-aaaaa"
     assert compile_for(load(objs), "deploy/web.shop").proxy.name == "web-5d-aaaaa"
+
+
+def test_mesh_config_from_the_input_takes_effect_everywhere() -> None:
+    base = [deployment("web"), service("web")]
+    on = compile_objs(base, "deploy/web.shop")
+    assert on.cluster(WEB).transport_socket_matches
+    off = compile_objs(base + [_istio_cm("enableAutoMtls: false\n")], "deploy/web.shop")
+    assert not off.cluster(WEB).transport_socket_matches
