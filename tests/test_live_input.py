@@ -128,3 +128,16 @@ def test_bad_live_input_gives_lines_not_tracebacks(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     assert "Pod shop/bare has no status" in r.stderr
     assert "ReplicaSet web-x (shop)" in r.stderr
+
+
+def test_cli_options_on_compile_and_before_any_command(tmp_path: Path) -> None:
+    f = tmp_path / "app.yaml"
+    f.write_text(as_yaml([deployment("web"), service("web")]))
+    r = run("compile", "-f", str(f), "deploy/web.shop", "--assume-injection=false")
+    assert r.returncode == 0 and "has no sidecar" in r.stderr and "ML0304" not in r.stderr
+    r = run("--assume-injection", "false", "proxy-config", "cluster", "-f", str(f), "deploy/web.shop")
+    assert r.returncode == 0 and "has no sidecar" in r.stderr
+    r = run("compile", "-f", str(f), "deploy/web.shop", "--assume-injection=maybe")
+    assert r.returncode == 2 and "expected true or false" in r.stderr
+    r = run("compile", "-f", str(f), "deploy/web.shop", "--pilot-env", "PILOT_FOO=1")
+    assert r.returncode == 0 and "ML0306" in r.stderr and "PILOT_FOO=1" in r.stderr
