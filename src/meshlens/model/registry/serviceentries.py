@@ -107,11 +107,11 @@ def se_endpoints(svc: Service, res: Resource, pods: list[Workload], wes: list[Re
                                                                    **w.labels}):
                 we_endpoint(w.spec, w.labels, w, ("spec",), w.name)
         for pod in pods:
-            # PodCache.onEvent hands only ready pods with an IP to the ServiceEntry registry.
+            # PodCache.onEvent → notifyWorkloadHandlers: only ready pods with an IP reach the
+            # ServiceEntry registry, as Healthy endpoints built by NewEndpointBuilder(pod).
             if pod.namespace == svc.namespace and selects(selector, pod.labels) and in_ip_index(pod):
                 for sp in svc.ports:
                     tp = sp.target_port if isinstance(sp.target_port, int) and sp.target_port > 0 else sp.port
-                    out.append(build_endpoint(pod, pod.ip, tp, sp.name,
-                                               "HEALTHY" if pod.ready else "UNHEALTHY",
-                                               trust_domain, None, (), ""))
+                    out.append(build_endpoint(pod, pod.ip, tp, sp.name, "HEALTHY", trust_domain,
+                                              None, (), ""))
     return out
