@@ -245,3 +245,11 @@ def test_mesh_config_from_the_input_takes_effect_everywhere() -> None:
     assert on.cluster(WEB).transport_socket_matches
     off = compile_objs(base + [_istio_cm("enableAutoMtls: false\n")], "deploy/web.shop")
     assert not off.cluster(WEB).transport_socket_matches
+
+
+def test_revision_default_is_the_default_revision() -> None:
+    objs = [_istio_cm("outboundTrafficPolicy:\n  mode: REGISTRY_ONLY\n"),
+            namespace("shop", **{"istio-injection": "enabled"}), deployment("web")]
+    r = compile_objs(objs, "deploy/web.shop", revision="default")
+    assert _vo_default(r) == "BlackHoleCluster"  # getMeshConfigMapName("default") == "istio"
+    assert r.proxy.workload.injected

@@ -105,6 +105,11 @@ class LoadSettings:
     assume_injection: bool = True
     pilot_env: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # getMeshConfigMapName: "default" is the default revision ("istio", "istiod").
+        if self.revision == "default":
+            object.__setattr__(self, "revision", "")
+
 
 @dataclass(slots=True)
 class Flags:
@@ -189,7 +194,7 @@ def mesh_configmap(docs: list[RawDocument], settings: LoadSettings) -> RawDocume
     dep = istiod_deployment(docs, settings.revision)
     meta = dep.data.get("metadata") if dep is not None else None
     ns = str(meta.get("namespace") or "istio-system") if isinstance(meta, dict) else "istio-system"
-    want = f"istio-{settings.revision}" if settings.revision else "istio"
+    want = f"istio-{settings.revision}" if settings.revision else "istio"  # getMeshConfigMapName
     for doc in docs:
         d = doc.data
         m = d.get("metadata") if isinstance(d.get("metadata"), dict) else {}
