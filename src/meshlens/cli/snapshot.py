@@ -93,11 +93,18 @@ def snapshot_cmd(
     revision: Annotated[str, typer.Option("--revision", help="Istio revision (istio-REV ConfigMap).")] = "",
     istio_namespace: Annotated[str, typer.Option("--istio-namespace", help="istiod's namespace.")] = "istio-system",
 ) -> None:
-    """Export a live cluster (with your kubectl) as one kind: List for `meshlens compile -f`."""
+    """Export a live cluster (with your kubectl) as one kind: List for `meshlens compile -f`.
+
+    Runs `kubectl [--context C] get KIND (-A | -n NS) -o json` for namespaces, nodes,
+    serviceaccounts, services, deployments, statefulsets, replicasets, daemonsets, pods,
+    endpointslices and Istio's serviceentries, workloadentries, destinationrules,
+    virtualservices, sidecars and peerauthentications, then `kubectl get configmap istio -n
+    istio-system -o json`. Progress goes to stderr, one line per kind.
+    """
     kubectl = shutil.which("kubectl")
     if kubectl is None:
-        fail("kubectl not found on PATH: install it, or run the commands in `meshlens snapshot "
-             "--help`'s README section by hand and pass their output with -f")
+        fail("kubectl not found on PATH: install it, or run the kubectl commands of `meshlens "
+             "snapshot --help` by hand and give their output to -f")
     items: list[Any] = []
     for cmd in commands(context=context, namespace=namespace, all_namespaces=all_namespaces,
                         revision=revision, istio_namespace=istio_namespace):
