@@ -95,11 +95,13 @@ def snapshot_cmd(
 ) -> None:
     """Export a live cluster (with your kubectl) as one kind: List for `meshlens compile -f`.
 
-    Runs `kubectl [--context C] get KIND (-A | -n NS) -o json` for namespaces, nodes,
-    serviceaccounts, services, deployments, statefulsets, replicasets, daemonsets, pods,
-    endpointslices and Istio's serviceentries, workloadentries, destinationrules,
-    virtualservices, sidecars and peerauthentications, then `kubectl get configmap istio -n
-    istio-system -o json`. Progress goes to stderr, one line per kind.
+    Runs `kubectl [--context C] get KIND (-A | -n NS) -o json` for
+    namespaces, nodes, serviceaccounts, services, deployments,
+    statefulsets, replicasets, daemonsets, pods, endpointslices and
+    Istio's serviceentries, workloadentries, destinationrules,
+    virtualservices, sidecars and peerauthentications, then
+    `kubectl get configmap istio -n istio-system -o json`.
+    Progress goes to stderr, one line per kind.
     """
     kubectl = shutil.which("kubectl")
     if kubectl is None:
