@@ -16,7 +16,7 @@ from typing import Any
 
 from meshlens.analyze.fixes import FIXES
 from meshlens.compiler import CompileResult
-from meshlens.diagnostics import CODES, Diagnostic, Level
+from meshlens.diagnostics import CODES, Diagnostic, Level, visible
 from meshlens.errors import MeshlensError
 from meshlens.model import Mesh
 from meshlens.pipeline import Loaded, compile_for
@@ -87,7 +87,7 @@ def finding(code: str, res: Resource | None, path: FieldPath = (), *, flag: str 
 
     ``args`` fill the message template; ``fix`` adds (or overrides) arguments of the fix template.
     """
-    message = CODES[code].template.format(**args)
+    message = visible(CODES[code].template.format(**args))
     extra = FIXES.get(code)
     fix_text = ""
     if extra is not None and extra.template:

@@ -88,4 +88,4 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None,
         diags.append(report("ML0304", namespaces=", ".join(sorted(registry.assumed_namespaces))))
     return Mesh(resources, mc, registry, drs, pas,
                 [r for r in resources if r.kind == "Sidecar"],
-                [r for r in resources if r.kind == "VirtualService"], diags)
+                [r for r in resources if r.kind == "VirtualService"], list(mc.diagnostics) + diags)
