@@ -8,13 +8,6 @@ docstring for what is reproduced and what is left out.
 
 from __future__ import annotations
 
-
-import ipaddress
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-
-from envoy.admin.v3 import config_dump_pb2
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2
@@ -22,7 +15,6 @@ from envoy.config.core.v3 import (
     address_pb2,
     base_pb2,
     config_source_pb2,
-    extension_pb2,
     grpc_service_pb2,
     protocol_pb2,
 )
@@ -38,9 +30,6 @@ from envoy.extensions.filters.http.compressor.v3 import compressor_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
-)
-from envoy.extensions.resource_monitors.downstream_connections.v3 import (
-    downstream_connections_pb2,
 )
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import regex_pb2
