@@ -253,3 +253,9 @@ def test_revision_default_is_the_default_revision() -> None:
     r = compile_objs(objs, "deploy/web.shop", revision="default")
     assert _vo_default(r) == "BlackHoleCluster"  # getMeshConfigMapName("default") == "istio"
     assert r.proxy.workload.injected
+
+
+def test_proxyless_grpc_pod_is_named_as_such() -> None:
+    d = deployment("echo", annotations={"inject.istio.io/templates": "grpc-agent"})
+    r = compile_for(load([d]), "deploy/echo.shop")
+    assert any("proxyless gRPC" in x.message for x in r.diagnostics)

@@ -313,6 +313,12 @@ def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
             "ML0302", doc=p.workload.resource.doc, resource=p.workload.resource.ref,
             message=f"pod {p.name}.{p.namespace} has no sidecar ({why}); "
                     "compiling as if it had one"))
+    templates = p.workload.annotations.get("inject.istio.io/templates", "")
+    if "grpc-agent" in templates.split(","):
+        result.diagnostics.append(report(
+            "ML0302", doc=p.workload.resource.doc, resource=p.workload.resource.ref,
+            message=f"pod {p.name}.{p.namespace} is injected with the grpc-agent template "
+                    "(proxyless gRPC): istiod sends it gRPC xDS, not this Envoy config"))
     return result
 
 
