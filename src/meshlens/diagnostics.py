@@ -60,6 +60,8 @@ ML0005 error   -       input too large
     input limit exceeded: {message}
 ML0006 warning -       duplicate YAML key
     duplicate key {key!r}: the last value wins
+ML0007 info    -       file skipped
+    skipped {path}: {reason}
 # ML01xx: structure of a resource (as the API server's schema check)
 ML0101 error   -       missing field
     {kind} {name}: missing required field {field}
@@ -203,10 +205,19 @@ ML1204 warning -       unused subset with a traffic policy
     applies; traffic to {host} goes to the service's default cluster
 ML1205 info    -       unused subset
     subset {subset} is not used by any VirtualService route: no traffic reaches its cluster(s)
+ML1206 info    -       route copied to port 80 by istiod's workaround
+    {cluster} does not exist, but only istiod's port-80 workaround routes there: {host} has no
+    port 80 (ports: {ports}), yet istiod copies this VirtualService's routes into route table 80
+    of {proxies} (because another service has an HTTP port 80) and a destination without a port
+    becomes port 80 there; only a request to {host}:80, a port the Service does not have,
+    reaches this route
 ML1210 warning -       port-level settings drop inherited settings
     {entry} for port {port} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}
 ML1211 warning -       subset settings drop inherited settings
     {entry} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}
+ML1213 info    -       port-level or subset settings drop only the balancing algorithm
+    {entry} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}; only the
+    load-balancing algorithm differs, no request fails because of it
 ML1212 warning -       port-level settings for a port the service does not have
     portLevelSettings[{index}] is for port {port}, which is not a port of {service} (ports:
     {ports}){hint}: the entry never matches and the destination-level policy applies
@@ -227,12 +238,15 @@ ML1231 warning -       outlier detection that can eject all
     every request fails with 503 UH until base_ejection_time passes
 ML1240 warning -       connection pool limit below the retry attempts
     circuit breaker {limit} on {cluster} is {value}, fewer than the {attempts} attempts one
-    request may take ({retries}): a single failing request and its retries fill it, and
-    concurrent requests fail with 503 UO (upstream overflow)
-ML1241 warning -       retries that multiply load
-    retries to {cluster} are unbounded (max_retries 4294967295) while {limit} is {value}: when
-    the upstream fails, each request is sent up to {attempts} times ({retries}) and retries
-    alone can fill {limit}, so new requests fail with 503 UO (upstream overflow)
+    request may take ({retries}): a few concurrent requests already overflow it, and more
+    when failures are retried (each retry is a new request through the same limits); the
+    requests over the limit fail with 503 UO (upstream overflow)
+ML1241 info    -       retries that multiply load
+    retries to {cluster} are unbounded (max_retries 4294967295) while {limit} is {value}: a load
+    note, not a configuration error: when the upstream fails, each request is sent up to
+    {attempts} times ({retries}), so the requests in flight grow up to {attempts}-fold; a load
+    of more than about {concurrent} concurrent requests then fills {limit} and new requests fail
+    with 503 UO (upstream overflow)
 ML1250 error   -       plaintext toward STRICT mTLS
     cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication is STRICT on port
     {port}: the server sidecar accepts only Istio mTLS there (no filter chain matches:
@@ -262,10 +276,10 @@ ML1280 warning -       server-first protocol on a sniffed port
     while the sidecar waits for client bytes, and the connection hangs
 ML1281 warning -       appProtocol overrides the port name
     appProtocol {app} overrides port name {name} on port {port} of {service}: {result}
-ML1290 warning -       targetPort not declared by the pods
-    targetPort {target} of port {port} is not a containerPort of the selected pods of
-    {workloads} (they declare {declared}): if nothing listens there, connections to the
-    endpoints are refused: 503 UF (upstream connection failure)
+ML1290 warning -       named targetPort that no container defines
+    targetPort {target} of port {port} names no containerPort of the selected pods of
+    {workloads} (their ports: {declared}): Kubernetes leaves those pods out of the Service's
+    endpoints, so requests to port {port} are not sent to them (503 UH when no pod is left)
 """
 
 

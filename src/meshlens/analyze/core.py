@@ -46,6 +46,21 @@ class Metadata:
 
 
 @dataclass(frozen=True, slots=True)
+class CodeDoc:
+    """What ``meshlens explain code`` says about one code; each analyzer keeps its codes' docs
+    next to its code, in a module attribute ``DOCS: dict[str, CodeDoc]``.
+
+    ``checks``: what is looked at; ``matters``: the Envoy response flag or status it leads to;
+    ``quiet``: when it does not fire; ``example``: a minimal input that triggers it.
+    """
+
+    checks: str
+    matters: str
+    quiet: str
+    example: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One problem, tied to a resource and a place in a file."""
 
