@@ -85,6 +85,16 @@ ML0301 warning -       named targetPort unresolved
     Service {name}: targetPort {port!r} is not a port of pod {pod}; the endpoint is left out
 ML0302 info    -       model note
     {message}
+ML0303 warning -       same object twice
+    {kind} {ref} is given twice: the one at {last} wins over the one at {first} (the last one
+    `kubectl apply` leaves)
+ML0304 info    -       injection assumed
+    namespaces without a Namespace object, assumed labelled for sidecar injection: {namespaces}
+    (--assume-injection=false turns this off)
+ML0305 warning -       live state istiod would not use
+    {message}
+ML0306 warning -       feature flag
+    istiod flag {name}={value}: {message}
 # ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
 # message after the field is the webhook's own wording; an error leaves the resource out,
 # a warning (what kubectl prints as "Warning:") keeps it.

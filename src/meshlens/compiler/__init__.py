@@ -64,14 +64,22 @@ def _stage_endpoints(ctx: ClusterContext, out: CompileResult) -> None:
 
 
 def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
-    from meshlens.compiler.bootstrap import BootstrapInputs, build_bootstrap
+    """The bootstrap pilot-agent renders for the proxy's pod, from the pod's own identity."""
+    from meshlens.compiler.bootstrap import BootstrapInputs, PodPort, build_bootstrap
+    from meshlens.compiler.bootstrap.node import pod_proxy_config
 
     wl = ctx.proxy.workload
+    overlay, env = pod_proxy_config(wl, ctx.mesh.mesh_config.get("defaultConfig"))
+    parts = (wl.locality.split("/") + ["", "", ""])[:3]
     out.bootstrap = build_bootstrap(BootstrapInputs(
         node_ip=wl.ip, pod_name=wl.name, namespace=wl.namespace, labels=dict(wl.labels),
         service_account=wl.service_account, workload_name=wl.workload_name,
         app_name="", istio_version=ctx.options.istio_version,
-        trust_domain=ctx.mesh.mesh_config.trust_domain))
+        trust_domain=ctx.mesh.mesh_config.trust_domain, node_name=wl.node, owner=wl.owner,
+        app_containers=wl.app_containers,
+        pod_ports=tuple(PodPort(container_port=p.port, protocol=p.protocol, name=p.name)
+                        for p in wl.container_ports),
+        region=parts[0], zone=parts[1], sub_zone=parts[2], proxy_config=overlay, proxy_env=env))
 
 
 def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:

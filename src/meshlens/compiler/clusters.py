@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2, filter_pb2
+from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
@@ -366,7 +367,11 @@ def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
         if d is None:
             continue
         if svc.persistent_session:
-            d.c.common_lb_config.override_host_status.statuses.extend([1, 3, 0, 4])
+            # buildOutboundClusters (cluster.go): SupportsDrainingEndpoints keeps DRAINING hosts
+            # for cookie/header overrides. Named enums: DEGRADED is 5 (4 would be TIMEOUT).
+            d.c.common_lb_config.override_host_status.statuses.extend([
+                health_check_pb2.HEALTHY, health_check_pb2.DRAINING, health_check_pb2.UNKNOWN,
+                health_check_pb2.DEGRADED])
         pol, _ = port_level(rule.policy if rule else None, port.port)
         pol = mesh_overlay(mesh_tp, pol)
         mtls_mode = infer_mtls_mode(ctx, svc, rule.policy if rule else None, port)

@@ -24,10 +24,12 @@ KINDS: dict[tuple[str, str], bool] = {
     ("", "ServiceAccount"): True,
     ("", "Service"): True,
     ("", "Pod"): True,
+    ("", "Node"): False,
     ("apps", "Deployment"): True,
     ("apps", "StatefulSet"): True,
     ("apps", "ReplicaSet"): True,
     ("apps", "DaemonSet"): True,
+    ("batch", "Job"): True,
     ("discovery.k8s.io", "EndpointSlice"): True,
     ("networking.istio.io", "ServiceEntry"): True,
     ("networking.istio.io", "WorkloadEntry"): True,
@@ -44,6 +46,7 @@ KINDS: dict[tuple[str, str], bool] = {
 VERSIONS: dict[str, tuple[str, ...]] = {
     "": ("v1",),
     "apps": ("v1",),
+    "batch": ("v1",),
     "discovery.k8s.io": ("v1",),
     "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
     "security.istio.io": ("v1", "v1beta1"),
@@ -124,7 +127,6 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
     from meshlens.resources.webhook import validate_metadata, validate_webhook
 
     result = DecodeResult()
-    seen: dict[tuple[str, str, str, str], Resource] = {}
     for doc in docs:
         data = doc.data
         api_version, kind = data.get("apiVersion"), data.get("kind")
@@ -173,7 +175,7 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 bad = True
         if bad:
             continue
-        k8s = group in ("", "apps", "discovery.k8s.io")
+        k8s = group in ("", "apps", "discovery.k8s.io", "batch")
         names = validate_metadata(kind, meta, namespaced=namespaced)
         if not admission:  # kept, as Istio's translator tests (no API server) would keep them
             result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,
@@ -193,14 +195,8 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
         created = meta.get("creationTimestamp")
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
-        ident = (group, kind, ns, name)
-        if ident in seen:
-            first = seen[ident]
-            result.diagnostics.append(report(
-                "ML0105", doc=doc, path=("metadata", "name"), resource=ref, kind=kind, ns=ns,
-                name=name, first=str(first.span())))
-            continue
-        seen[ident] = res
+        # The same object twice is resolved where resources are indexed (model.build: the last
+        # one wins, as with kubectl apply), not here.
         result.resources.append(res)
     return result
 
