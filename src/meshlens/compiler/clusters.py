@@ -243,6 +243,9 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         tlsmod.apply_tls(d, choice, context, original_dst=d.c.type == Cluster.ORIGINAL_DST)
     if tls_block is not None and tls_block.value.get("mode") in ("SIMPLE", "MUTUAL"):
         d.meta["alpn_override"] = "false"
+    if tls_block is not None and tls_block.value.get("mode") == "DISABLE":
+        # No transport socket is set; record why, so a plaintext-to-STRICT trace can point here.
+        d.set("transport_socket", prov.from_block(tls_block, "mode", note="tls.mode DISABLE: plaintext"))
     tp.apply_proxy_protocol(d, pol.get("proxyProtocol"), pctx)
     if d.c.type == Cluster.ORIGINAL_DST:
         d.c.lb_policy = Cluster.CLUSTER_PROVIDED
