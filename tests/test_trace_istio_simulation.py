@@ -1,0 +1,166 @@
+"""Behaviours from Istio's simulation tests (pilot/pkg/networking/core/*_simulation_test.go) that
+meshlens's trace once got wrong; each names the Go function that decides it (issue 14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshlens.model.mesh import MeshConfig
+from meshlens.pipeline import compile_for, load_string, server_compiler
+from meshlens.simulate import Request, Trace, simulate
+from meshlens.source import RawDocument, SourceSpan
+
+BASE = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: default}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: c, image: curl}]}
+"""
+
+ALIAS = BASE + """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: alias, namespace: default}
+spec: {type: ExternalName, externalName: concrete.default.svc.cluster.local}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: concrete, namespace: default}
+spec:
+  clusterIP: 1.2.3.4
+  ports:
+  - {name: http, port: 80}
+  - {name: auto, port: 81}
+  - {name: tcp, port: 82}
+  - {name: tls, port: 83}
+  - {name: https, port: 84}
+"""
+
+
+def mesh(**cfg: Any) -> MeshConfig:
+    return MeshConfig.from_document(RawDocument(cfg, SourceSpan("mesh.yaml", 1, 1)))
+
+
+def trace(text: str, url: str, *headers: str, proxy: str = "deploy/client.default",
+          mesh_config: MeshConfig | None = None, **opts: Any) -> Trace:
+    loaded = load_string(text, "t.yaml", mesh_config=mesh_config)
+    result = compile_for(loaded, proxy)
+    return simulate(result, Request.parse(url, headers=list(headers), **opts), server=server_compiler(loaded))
+
+
+def clusters(t: Trace) -> list[str]:
+    return [c["name"] for c in t.clusters]
+
+
+def test_external_name_aliases_are_vhost_domains() -> None:
+    """`PushContext.initServiceAliases` + `generateVirtualHostDomains`: Host: alias reaches the
+    concrete Service's virtual host, not allow_any (TestExternalNameServices)."""
+    for port in (80, 81):
+        t = trace(ALIAS, f"http://1.2.3.4:{port}/", "host: alias.default.svc.cluster.local")
+        assert clusters(t) == [f"outbound|{port}||concrete.default.svc.cluster.local"]
+        assert t.layers[2].detail["virtual_host"].startswith("concrete.default.svc.cluster.local")
+    assert clusters(trace(ALIAS, "tcp://1.2.3.4:82")) == ["outbound|82||concrete.default.svc.cluster.local"]
+    t = trace(ALIAS, "tls://1.2.3.4:83", sni="alias.default")
+    assert clusters(t) == ["outbound|83||concrete.default.svc.cluster.local"]
+    # and the app's DNS follows the CNAME
+    t = trace(ALIAS, "http://alias/")
+    assert "CNAME" in t.layers[0].detail["resolved"] and t.layers[0].detail["original_destination"] == "1.2.3.4:80"
+
+
+HEADLESS = BASE + """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: db}
+  ports: [{name: tls, port: 443}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db-0, namespace: default, labels: {app: db}}
+spec: {containers: [{name: db, image: db, ports: [{containerPort: 443}]}]}
+status: {podIP: 10.244.9.9}
+"""
+
+
+def test_headless_tls_pod_listener_has_no_sni_match() -> None:
+    """`buildSidecarOutboundTLSFilterChainOpts`: server names only for wildcard or CIDR-matched
+    listeners; a headless Service's per-pod listener 10.244.9.9_443 matches any SNI."""
+    loaded = load_string(HEADLESS, "t.yaml")
+    result = compile_for(loaded, "deploy/client.default")
+    lst = next(x for x in result.listeners if x.name == "10.244.9.9_443")
+    assert all(not c.filter_chain_match.server_names for c in lst.filter_chains)
+    t = trace(HEADLESS, "tls://10.244.9.9:443", sni="something-else.example")
+    assert t.layers[1].name == "10.244.9.9_443"
+    assert clusters(t) == ["outbound|443||db.default.svc.cluster.local"]
+
+
+def se(addresses: list[str]) -> str:
+    return BASE + f"""
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ext, namespace: default}}
+spec:
+  hosts: [ext.example.com]
+  addresses: {addresses}
+  ports: [{{name: tcp, number: 9000, protocol: TCP}}]
+  resolution: STATIC
+  endpoints: [{{address: 2.2.2.2}}]
+"""
+
+
+def test_serviceentry_full_length_prefix_is_a_host_and_ipv6_32_is_a_cidr() -> None:
+    """`serviceentry/conversion.go` `convertServices`: /32 (IPv4) and /128 (IPv6) become the bare
+    IP; an IPv6 /32 stays a CIDR."""
+    from meshlens.compiler.listeners import se_address
+
+    assert se_address("10.1.2.3/32") == "10.1.2.3"
+    assert se_address("2001:db8::1/128") == "2001:db8::1"
+    assert se_address("2001:db8::/32") == "2001:db8::/32"
+    loaded = load_string(se(["10.1.2.3/32"]), "t.yaml")
+    names = [x.name for x in compile_for(loaded, "deploy/client.default").listeners]
+    assert "10.1.2.3_9000" in names
+    t = trace(se(["10.1.2.3/32"]), "tcp://10.1.2.3:9000")
+    assert clusters(t) == ["outbound|9000||ext.example.com"]
+    loaded = load_string(se(["2001:db8::/32"]), "t.yaml")
+    lst = [x for x in compile_for(loaded, "deploy/client.default").listeners if x.name == "0.0.0.0_9000"]
+    assert lst and any(pr.prefix_len.value == 32 for c in lst[0].filter_chains
+                       for pr in c.filter_chain_match.prefix_ranges)
+
+
+def test_allow_any_dynamic_dns_catch_all_http_chain() -> None:
+    """`buildOutboundCatchAllNetworkFilterChains`: under ALLOW_ANY_DYNAMIC_DNS virtualOutbound gets
+    the HTTP inspector and ``virtualOutbound-catchall-tcp-http`` → AllowAnyDynamicDNSCluster;
+    other bytes still go to PassthroughCluster (TestPassthroughTraffic)."""
+    m = mesh(outboundTrafficPolicy={"mode": "ALLOW_ANY_DYNAMIC_DNS"})
+    t = trace(BASE, "http://api.example.org:8123/", mesh_config=m)
+    assert t.layers[1].detail["filter_chain"] == "virtualOutbound-catchall-tcp-http"
+    assert clusters(t) == ["AllowAnyDynamicDNSCluster"]
+    t = trace(BASE, "tcp://api.example.org:8123", mesh_config=m)
+    assert clusters(t) == ["PassthroughCluster"]
+    t = trace(BASE, "http://api.example.org:8123/")
+    assert clusters(t) == ["PassthroughCluster"]
+
+
+def test_listener_picked_by_address_and_port_loop() -> None:
+    """Envoy hands a redirected connection to the listener bound to its original destination:
+    a request to port 15006 lands on virtualInbound's blackhole chain (TestLoop)."""
+    t = trace(ALIAS, "http://1.2.3.4:15006/")
+    assert t.layers[1].name == "virtualInbound"
+    assert t.layers[1].detail["filter_chain"] == "virtualInbound-blackhole"
+    assert clusters(t) == ["BlackHoleCluster"] and t.verdict == "BlackHole"
+    t = trace(ALIAS, "http://1.2.3.4:15001/")
+    assert t.layers[1].detail["filter_chain"] == "virtualOutbound-blackhole"
+
