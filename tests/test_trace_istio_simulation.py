@@ -9,21 +9,10 @@ from meshlens.model.mesh import MeshConfig
 from meshlens.pipeline import compile_for, load_string, server_compiler
 from meshlens.simulate import Request, Trace, simulate
 from meshlens.source import RawDocument, SourceSpan
+from tests.test_trace_outcomes import trace as outcomes_trace
+from tests.test_listeners_outbound import NS
 
-BASE = """
-apiVersion: v1
-kind: Namespace
-metadata: {name: default, labels: {istio-injection: enabled}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: client, namespace: default}
-spec:
-  selector: {matchLabels: {app: client}}
-  template:
-    metadata: {labels: {app: client}}
-    spec: {containers: [{name: c, image: curl}]}
-"""
+BASE = NS  # a Namespace with injection and a client Deployment
 
 ALIAS = BASE + """
 ---
@@ -52,9 +41,7 @@ def mesh(**cfg: Any) -> MeshConfig:
 
 def trace(text: str, url: str, *headers: str, proxy: str = "deploy/client.default",
           mesh_config: MeshConfig | None = None, **opts: Any) -> Trace:
-    loaded = load_string(text, "t.yaml", mesh_config=mesh_config)
-    result = compile_for(loaded, proxy)
-    return simulate(result, Request.parse(url, headers=list(headers), **opts), server=server_compiler(loaded))
+    return outcomes_trace(text, url, *headers, proxy=proxy, mesh=mesh_config, **opts)
 
 
 def clusters(t: Trace) -> list[str]:

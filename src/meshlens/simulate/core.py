@@ -342,7 +342,7 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
         verdict = _deciding(rr.flags)
         reason = rr.reason if (rr.flags or rr.status != 200) else (t.reason or "routed")
         base = (verdict, rr.status, rr.flags, reason, base_origins if rr.flags else [], rr.attempts)
-    outcomes = _fault_outcomes(fault, base, t)
+    outcomes = _fault_outcomes(fault, base, t, _fault_origin(route_origin))
     best = max(outcomes, key=lambda o: o[0])
     prob, (verdict, status, flags, reason, origins, attempts) = best
     t.attempts = attempts
@@ -362,7 +362,18 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
     return t
 
 
-def _fault_outcomes(fault: Any, base: tuple[Any, ...], t: Trace) -> list[tuple[float, tuple[Any, ...]]]:
+def _fault_origin(route_origin: Origin | None) -> list[Origin]:
+    """``.spec.http[i].fault`` of the VirtualService rule behind the route."""
+    if route_origin is None or route_origin.resource is None:
+        return []
+    f = route_origin.field
+    if len(f) >= 3 and f[:2] == ("spec", "http"):
+        return [Origin(route_origin.rule, route_origin.resource, (*f[:3], "fault"), route_origin.doc)]
+    return [route_origin]
+
+
+def _fault_outcomes(fault: Any, base: tuple[Any, ...], t: Trace,
+                    fault_origins: list[Origin]) -> list[tuple[float, tuple[Any, ...]]]:
     """The fault filter's delay and abort, each with its probability, ahead of the router."""
     if fault is None or not (fault.HasField("delay") or fault.HasField("abort")):
         return [(1.0, base)]
@@ -385,12 +396,12 @@ def _fault_outcomes(fault: Any, base: tuple[Any, ...], t: Trace) -> list[tuple[f
                 code = a.http_status if a.WhichOneof("error_type") == "http_status" else 200
                 grpc = f" with grpc-status {a.grpc_status}" if a.WhichOneof("error_type") == "grpc_status" else ""
                 o = (FI, code, [*pre, FI], f"{note}the fault filter aborts the request: {code}{grpc} FI "
-                     "(no upstream is contacted)", [], 0)
+                     "(no upstream is contacted)", fault_origins, 0)
             elif delayed:
                 v = verdict if verdict != OK else DI
                 o = (v, status, [*pre, *flags], note + reason + (
                     "; the route timeout starts at the router, after the delay" if verdict == OK else ""),
-                    origins, attempts)
+                    origins if verdict != OK else fault_origins, attempts)
             else:
                 o = base
             k = (o[0], o[1], tuple(sort_flags(o[2])))
