@@ -151,3 +151,61 @@ def test_listener_picked_by_address_and_port_loop() -> None:
     t = trace(ALIAS, "http://1.2.3.4:15001/")
     assert t.layers[1].detail["filter_chain"] == "virtualOutbound-blackhole"
 
+
+
+FAILOVER = NS.replace("labels: {app: client}}", "labels: {app: client, version: v1}}") + """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dns, namespace: default}
+spec:
+  hosts: [dns.example.com]
+  ports: [{name: http, number: 80, protocol: HTTP}]
+  resolution: DNS
+  endpoints:
+  - {address: a.example.com, labels: {version: v2}}
+  - {address: b.example.com, labels: {version: v1}}
+""" + "".join(f"""
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: echo-{v}, namespace: default, labels: {{app: echo, version: {v}}}}}
+spec: {{containers: [{{name: e, image: e, ports: [{{containerPort: 80}}]}}]}}
+status: {{podIP: 10.244.7.{i}}}
+""" for i, v in ((1, "v2"), (2, "v1"), (3, "v3"))) + "".join(f"""
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: {name}, namespace: default}}
+spec:
+  host: {host}
+  trafficPolicy:
+    outlierDetection: {{consecutive5xxErrors: 3}}
+    loadBalancer:
+      localityLbSetting: {{enabled: true, failoverPriority: [version]}}
+""" for name, host in (("echo", "echo.default.svc.cluster.local"), ("dns", "dns.example.com")))
+
+
+def test_failover_priority_orders_endpoints_by_matching_labels() -> None:
+    """`applyFailoverPriorities` / `applyFailoverPriorityPerLocality`, for EDS and DNS clusters:
+    endpoints sharing the proxy's ``version`` get priority 0, the others 1."""
+    loaded = load_string(FAILOVER, "t.yaml")
+    result = compile_for(loaded, "deploy/client.default")
+    cla = next(e for e in result.endpoints if e.cluster_name == "outbound|80||echo.default.svc.cluster.local")
+    by_priority = {loc.priority: sorted(e.endpoint.address.socket_address.address for e in loc.lb_endpoints)
+                   for loc in cla.endpoints}
+    assert by_priority == {0: ["10.244.7.2"], 1: ["10.244.7.1", "10.244.7.3"]}
+    dns = next(c for c in result.clusters if c.name == "outbound|80||dns.example.com")
+    by_priority = {loc.priority: [e.endpoint.address.socket_address.address for e in loc.lb_endpoints]
+                   for loc in dns.load_assignment.endpoints}
+    assert by_priority == {0: ["b.example.com"], 1: ["a.example.com"]}
+    t = trace(FAILOVER, "http://echo/")
+    assert {e["address"]: e["priority"] for e in t.endpoints} == {"10.244.7.1": 1, "10.244.7.2": 0,
+                                                                   "10.244.7.3": 1}
