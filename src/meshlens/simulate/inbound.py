@@ -132,6 +132,11 @@ def match_inbound(srv: CompileResult, t: Trace, ip: str, port: int, peer: Peer, 
     tcp = network_filter(chain, tcp_proxy_pb2.TcpProxy)
     if peer.tls and conn.transport != "tls" and dtls is None:
         layer.ok = False
+        if client_side:
+            # The server's sidecar logs DPE; the client's handshake reads its plaintext 400.
+            return InboundResult(UF, f"TLS handshake fails: the client sends TLS to port {port}, where the "
+                                 f"server's chain {layer.detail['filter_chain']} is plaintext (the server "
+                                 "answers 400 DPE in plaintext)", origins)
         if hcm is not None:
             return InboundResult(DPE, f"the peer sends TLS to port {port}, where the server does not look for "
                                  f"TLS (TLS inspector off) and chain {layer.detail['filter_chain']} is plaintext "
