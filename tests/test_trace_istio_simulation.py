@@ -209,3 +209,96 @@ def test_failover_priority_orders_endpoints_by_matching_labels() -> None:
     t = trace(FAILOVER, "http://echo/")
     assert {e["address"]: e["priority"] for e in t.endpoints} == {"10.244.7.1": 1, "10.244.7.2": 0,
                                                                    "10.244.7.3": 1}
+
+
+POD = NS + """
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default, labels: {app: app}}
+spec: {containers: [{name: a, image: a, ports: [{containerPort: 8080}]}]}
+status: {podIP: 10.244.5.5}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend, namespace: default}
+spec: {selector: {app: app}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: backend-alt, namespace: default}
+spec: {selector: {app: app}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: se, namespace: default}
+spec:
+  hosts: [se.example.com]
+  location: MESH_INTERNAL
+  ports: [{name: tcp, number: 9000, targetPort: 9090, protocol: TCP}]
+  resolution: STATIC
+  endpoints: [{address: 10.244.5.5}]
+"""
+
+
+def _inbound_clusters(text: str, m: MeshConfig | None = None) -> dict[str, Any]:
+    result = compile_for(load_string(text, "t.yaml", mesh_config=m), "app.default")
+    return {c.name: c for c in result.clusters if c.name.startswith("inbound|")}
+
+
+def test_inbound_clusters_shared_target_port_and_serviceentry_instance() -> None:
+    """`TestInboundClusters`: two Services sharing a target port give one cluster whose telemetry
+    metadata lists both, sorted (`Proxy.SetServiceTargets`, `addTelemetryMetadata`); a pod that is
+    the endpoint of a ServiceEntry in its namespace serves that entry's target port
+    (`serviceentry.Controller.GetProxyServiceTargets`)."""
+    clusters = _inbound_clusters(POD)
+    assert sorted(clusters) == ["inbound|8080||", "inbound|9090||"]
+    services = clusters["inbound|8080||"].metadata.filter_metadata["istio"]["services"]
+    assert [s["host"] for s in services] == ["backend-alt.default.svc.cluster.local",
+                                             "backend.default.svc.cluster.local"]
+    for port, cluster in ((8080, "inbound|8080||"), (9090, "inbound|9090||")):
+        t = trace(POD, f"tcp://10.244.5.5:{port}", proxy="app.default", inbound=True, peer="mtls")
+        assert t.verdict == "ok" and t.layers[-1].detail["inbound_cluster"] == cluster
+
+
+def test_inbound_traffic_policy_localhost_is_static_to_loopback() -> None:
+    """`buildInboundClustersFromServiceInstances`: inboundTrafficPolicy LOCALHOST binds the inbound
+    clusters STATIC to 127.0.0.1:targetPort."""
+    clusters = _inbound_clusters(POD, mesh(inboundTrafficPolicy={"mode": "LOCALHOST"}))
+    c = clusters["inbound|8080||"]
+    assert c.type == c.STATIC
+    sa = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+    assert (sa.address, sa.port_value) == ("127.0.0.1", 8080)
+    assert _inbound_clusters(POD)["inbound|8080||"].type == c.ORIGINAL_DST
+
+
+def test_sidecar_ingress_replaces_service_ports_and_port_level_mtls_adds_passthrough_chains() -> None:
+    """`buildInboundClusters` with a Sidecar ``ingress`` (TestInboundClusters "ingress to ...");
+    a port-level PeerAuthentication on a port no Service serves gets passthrough chains
+    (TestInboundSidecarTLSModes)."""
+    sidecar = POD + """
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: sidecar, namespace: default}
+spec:
+  ingress:
+  - port: {number: 80, protocol: HTTP, name: http}
+    defaultEndpoint: 127.0.0.1:8080
+"""
+    clusters = _inbound_clusters(sidecar)
+    assert sorted(clusters) == ["inbound|80||"]
+    pa = POD + """
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: app, namespace: default}
+spec:
+  selector: {matchLabels: {app: app}}
+  mtls: {mode: PERMISSIVE}
+  portLevelMtls: {"7777": {mode: STRICT}}
+"""
+    t = trace(pa, "tcp://10.244.5.5:7777", proxy="app.default", inbound=True, peer="mtls")
+    assert t.verdict == "ok" and t.layers[-1].detail["inbound_cluster"] == "InboundPassthroughCluster"
+    t = trace(pa, "tcp://10.244.5.5:7777", proxy="app.default", inbound=True)
+    assert t.verdict == "NR" and t.fix is not None and t.fix["yaml_path"] == "{.spec.portLevelMtls.7777.mode}"

@@ -536,30 +536,52 @@ class ServiceTarget:
     target_port: int
 
 
-def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
-    """`GetProxyServiceTargetsByPod`: services selecting the pod, targetPorts resolved."""
+def service_targets(ctx: ClusterContext, wl: Workload, *, dedupe: bool = True) -> list[ServiceTarget]:
+    """`Proxy.SetServiceTargets`: the Kubernetes Services selecting the pod
+    (`GetProxyServiceTargetsByPod`) and the ServiceEntries with an endpoint at the pod's IP in
+    its namespace (`serviceentry.Controller.GetProxyServiceTargets`), targetPorts resolved, in
+    order of creation then hostname. ``dedupe`` keeps the first per (targetPort, protocol)."""
     out: list[ServiceTarget] = []
     seen: set[tuple[int, str]] = set()
-    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.name, s.namespace))
+    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.hostname))
     for svc in services:
-        if svc.namespace != wl.namespace or not svc.selector or any(
-                wl.labels.get(k) != v for k, v in svc.selector.items()):
+        if svc.namespace != wl.namespace:
             continue
-        if svc.registry != "Kubernetes":
-            continue
-        for port in svc.ports:
-            target = port.target_port if port.target_port is not None else port.port
-            if isinstance(target, str):
-                found = [cp.port for cp in wl.container_ports if cp.name == target]
-                if not found:
-                    continue
-                target = found[0]
-            key = (int(target), port.protocol)
-            if key in seen:
+        for port, target in _targets_on(ctx, svc, wl):
+            key = (target, port.protocol)
+            if dedupe and key in seen:
                 continue
             seen.add(key)
-            out.append(ServiceTarget(svc, port, int(target)))
+            out.append(ServiceTarget(svc, port, target))
     return out
+
+
+def _targets_on(ctx: ClusterContext, svc: Service, wl: Workload) -> list[tuple[ServicePort, int]]:
+    if svc.registry != "Kubernetes":
+        by_name = {p.name: p for p in svc.ports}
+        return [(by_name[e.service_port_name], e.port) for e in ctx.mesh.registry.endpoints_of(svc)
+                if e.address == wl.ip and e.service_port_name in by_name]
+    if not svc.selector or any(wl.labels.get(k) != v for k, v in svc.selector.items()):
+        return []
+    out = []
+    for port in svc.ports:
+        target = port.target_port if port.target_port is not None else port.port
+        if isinstance(target, str):
+            found = [cp.port for cp in wl.container_ports if cp.name == target]
+            if not found:
+                continue
+            target = found[0]
+        out.append((port, int(target)))
+    return out
+
+
+def _inbound_bind(ctx: ClusterContext) -> str:
+    """`buildInboundClustersFromServiceInstances`: STATIC to localhost under MeshConfig
+    inboundTrafficPolicy LOCALHOST, else ORIGINAL_DST (PASSTHROUGH)."""
+    itp = ctx.mesh.mesh_config.get("inboundTrafficPolicy")
+    if isinstance(itp, dict) and itp.get("mode") == "LOCALHOST":
+        return "::1" if _proxy_ipv6_only(ctx) else "127.0.0.1"
+    return ""
 
 
 def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
@@ -571,14 +593,15 @@ def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
     if ctx.proxy.workload.annotations.get("sidecar.istio.io/interceptionMode") == "NONE":
         return []  # no inbound listeners without a Sidecar ingress in NONE mode
     out: list[BuiltCluster] = []
-    targets = service_targets(ctx, ctx.proxy.workload)
+    targets = service_targets(ctx, ctx.proxy.workload, dedupe=False)
     by_port: dict[int, list[ServiceTarget]] = {}
     for t in targets:
         if t.port.protocol == protocol.UDP:
             continue
         by_port.setdefault(t.target_port, []).append(t)
+    bind = _inbound_bind(ctx)
     for target_port, group in by_port.items():
-        out.append(_inbound_cluster(ctx, target_port, "", target_port, group))
+        out.append(_inbound_cluster(ctx, target_port, bind, target_port, group))
     return out
 
 
@@ -600,8 +623,12 @@ def _inbound_cluster(ctx: ClusterContext, cluster_port: int, bind: str, endpoint
             lb.endpoint.address.socket_address.address = bind
             lb.endpoint.address.socket_address.port_value = endpoint_port
         c.load_assignment.cluster_name = name
-        d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
-                                         "defaultEndpoint"))
+        if ctx.scope.sidecar is not None and ctx.scope.sidecar.spec.get("ingress"):
+            d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
+                                             "defaultEndpoint"))
+        else:
+            d.set("type", Origin("mesh default", None, ("inboundTrafficPolicy", "mode"),
+                                 ctx.mesh.mesh_config.doc, "inboundTrafficPolicy LOCALHOST"))
     else:
         c.type = Cluster.ORIGINAL_DST
         c.lb_policy = Cluster.CLUSTER_PROVIDED

@@ -67,14 +67,21 @@ def peer_of(req: Request) -> Peer:
     return Peer(False, False, [], "", http, req.http2, "plaintext")
 
 
-def _pa_origins(srv: CompileResult, chains: int) -> list[Origin]:
-    """The PeerAuthentication(s) that shaped the server's inbound chains."""
-    out: list[Origin] = []
-    for k, o in srv.provenance.of("listener", VIRTUAL_INBOUND).items():
-        if k.startswith("filter_chains[") and o.resource is not None and o.resource.kind == "PeerAuthentication" \
-                and all((o.resource, o.field) != (x.resource, x.field) for x in out):
-            out.append(o)
-    return out
+def _pa_origins(srv: CompileResult, listener: Any, port: int) -> list[Origin]:
+    """The PeerAuthentication(s) that shaped the server's chains for ``port`` (the chains bound
+    to that port, else the catch-all ones)."""
+    by_port: dict[bool, list[Origin]] = {True: [], False: []}
+    origins = srv.provenance.of("listener", listener.name)
+    for i, chain in enumerate(listener.filter_chains):
+        o = origins.get(f"filter_chains[{i}]")
+        if o is None or o.resource is None or o.resource.kind != "PeerAuthentication":
+            continue
+        fcm = chain.filter_chain_match
+        exact = fcm.HasField("destination_port") and fcm.destination_port.value == port
+        if (exact or not fcm.HasField("destination_port")) and all(
+                (o.resource, o.field) != (x.resource, x.field) for x in by_port[exact]):
+            by_port[exact].append(o)
+    return by_port[True] or by_port[False]
 
 
 def _downstream_tls(chain: Any) -> Any | None:
@@ -104,7 +111,7 @@ def match_inbound(srv: CompileResult, t: Trace, ip: str, port: int, peer: Peer, 
     layer = Layer("inbound", f"{label} {vi.name}", port,
                   {"peer": peer.label, "seen_as": conn.transport, "alpn": conn.alpn, "sni": conn.sni or None})
     t.layers.append(layer)
-    pa = _pa_origins(srv, len(vi.filter_chains))
+    pa = _pa_origins(srv, vi, port)
     origins = [*(extra_origins or []), *pa]
     chains = candidate_chains(vi, conn)
     if len(chains) > 1:
