@@ -4,7 +4,7 @@ what the real Envoy did (upstream cluster and response flag in its access log).
 Any difference is a bug in one of them. Known differences are listed with their cause and marked
 ``xfail(strict=True)``, so fixing one makes the test fail until the mark is removed.
 
-Compared per request: the verdict's flags (all of them, e.g. ``URX,UF``), the status the client
+Compared per request: the verdict's flags (all of them, e.g. ``UF,URX``), the status the client
 got, and the upstream cluster. The ``faults`` mesh covers the fault filter (FI, and DI whose delay
 does not count against the route timeout), retries (URX), route timeouts (UT), upstream resets and
 mTLS between sidecars (PERMISSIVE, STRICT, DISABLE); the what-if options of a request

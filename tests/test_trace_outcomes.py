@@ -130,11 +130,23 @@ def test_per_try_timeout_and_route_timeout() -> None:
     assert (ok.verdict, ok.status) == ("ok", 200)
 
 
+NO_SIDECAR = "labels: {app: llm-server, version: v2, sidecar.istio.io/inject: \"false\"}"
+
+
 def test_upstream_reset_without_and_with_retries() -> None:
-    t = trace(SEED, "http://llm-server.mesh-demo/", "x-canary: v2", upstream_reset=True)
+    bare = SEED.replace("labels: {app: llm-server, version: v2}", NO_SIDECAR).replace(
+        "tls: {mode: ISTIO_MUTUAL}", "tls: {mode: DISABLE}")
+    assert bare != SEED
+    t = trace(bare, "http://llm-server.mesh-demo/", "x-canary: v2", upstream_reset=True)
     assert (t.verdict, t.status, t.flags) == ("UC", 503, ["UC"])
-    t = trace(RETRY, "http://llm-server.mesh-demo/", upstream_reset=True)
-    assert (t.verdict, t.flags, t.attempts) == ("URX", ["URX", "UC"], 4)
+    bare_retry = RETRY.replace("labels: {app: llm-server, version: v2}", NO_SIDECAR).replace(
+        "labels: {app: llm-server, version: v1}", NO_SIDECAR.replace("v2", "v1")).replace(
+        "tls: {mode: ISTIO_MUTUAL}", "tls: {mode: DISABLE}")
+    t = trace(bare_retry, "http://llm-server.mesh-demo/", upstream_reset=True)
+    assert (t.verdict, t.flags, t.attempts) == ("URX", ["UC", "URX"], 4)
+    # behind the app's own sidecar the reset becomes that sidecar's 503 (the lab measured it)
+    t = trace(SEED, "http://llm-server.mesh-demo/", "x-canary: v2", upstream_reset=True)
+    assert (t.verdict, t.status, t.flags) == ("ok", 503, [])
 
 
 def test_route_layer_shows_rewrites_headers_mirrors_redirects_and_direct_responses() -> None:

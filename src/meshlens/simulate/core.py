@@ -55,6 +55,7 @@ class Leg:
     reason: str
     origins: list[Origin]
     hosts: list[str]
+    sidecar: bool = False  # a server sidecar stands between the client and the app
 
 
 def _deciding(flags: list[str]) -> str:
@@ -279,7 +280,7 @@ def _server_leg(result: CompileResult, t: Trace, cluster: Any, ep: dict[str, Any
                       extra_origins=client_origins)
     if t.layers and t.layers[-1].layer == "inbound":
         t.layers[-1].detail["client_transport"] = ep["transport"]
-    return Leg(r.verdict, r.reason, r.origins, hosts)
+    return Leg(r.verdict, r.reason, r.origins, hosts, sidecar=True)
 
 
 def _legs_verdict(t: Trace, legs: list[Leg]) -> Leg | None:
@@ -295,8 +296,10 @@ def _legs_verdict(t: Trace, legs: list[Leg]) -> Leg | None:
 def _finish_tcp(t: Trace, legs: list[Leg]) -> Trace:
     failed = _legs_verdict(t, legs)
     if failed is not None:
-        return t.fail(failed.verdict, failed.reason, failed.origins,
-                      flags=[failed.verdict] if failed.verdict != BLACK else [])
+        flags = [failed.verdict] if failed.verdict != BLACK else []
+        if failed.verdict == UF:
+            flags.append("URX")  # tcp_proxy: its connect attempts (1 by default) are exhausted
+        return t.fail(failed.verdict, failed.reason, failed.origins, flags=flags)
     bad = sorted({leg.verdict for leg in legs if leg.verdict != OK})
     if bad:
         t.verdict = "partial:" + ",".join(bad)
@@ -333,7 +336,7 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
     else:
         ok_legs = [leg for leg in legs if leg.verdict == OK]
         hosts = ok_legs[0].hosts if ok_legs else []
-        rr = run_router(req, rp, timeout, hosts)
+        rr = run_router(req, rp, timeout, hosts, server_sidecar=bool(ok_legs and ok_legs[0].sidecar))
         if req.upstream_status is not None or req.upstream_delay or req.upstream_reset:
             t.layers.append(Layer("upstream", f"{rr.status} after {rr.attempts} attempt(s)", None,
                                   {"attempts": rr.log, "route_timeout": fmt_seconds(timeout) if timeout else "none",

@@ -21,8 +21,11 @@ OK, NR, NC, UH, UF, UC, BLACK = "ok", "NR", "NC", "UH", "UF", "UC", "BlackHole"
 FI, DI, UT, URX, DPE, NXDOMAIN = "FI", "DI", "UT", "URX", "DPE", "NXDOMAIN"
 PEERS = ("plaintext", "tls", "mtls")
 
-#: Envoy's order when it prints several flags (the lab measured ``URX,UF``)
-_FLAG_ORDER = ["DI", "FI", "NR", "NC", "UH", "URX", "UT", "UF", "UC", "UO", "DPE"]
+#: Envoy's order when it prints several flags (`ResponseFlagUtils`: the flag enum's order;
+#: the lab measured ``UF,URX``)
+_FLAG_ORDER = ["LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE",
+               "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF",
+               "DO", "DR"]
 
 
 def sort_flags(flags: set[str] | list[str]) -> list[str]:

@@ -167,13 +167,16 @@ def route_timeout(route: Any) -> float:
     return seconds(ra.timeout) if ra.HasField("timeout") else ENVOY_DEFAULT_TIMEOUT
 
 
-def run_router(req: Request, rp: Any | None, timeout: float, hosts: list[str]) -> RouterResult:
+def run_router(req: Request, rp: Any | None, timeout: float, hosts: list[str], *,
+               server_sidecar: bool = False) -> RouterResult:
     """Attempts against an upstream that answers ``req.upstream_status`` (200) after
-    ``req.upstream_delay``, or resets (``req.upstream_reset``)."""
+    ``req.upstream_delay``, or resets (``req.upstream_reset``). Behind a server sidecar, an app's
+    reset reaches the client as that sidecar's ``503`` (its own log says UC; its inbound route
+    retries only ``reset-before-request``)."""
     per_try = seconds(rp.per_try_timeout) if rp is not None and rp.HasField("per_try_timeout") else 0.0
     predicates = [p.name for p in rp.retry_host_predicate] if rp is not None else []
     other_hosts = any("previous_hosts" in p for p in predicates)
-    status = req.upstream_status or 200
+    status = 503 if req.upstream_reset and server_sidecar else (req.upstream_status or 200)
     delay = req.upstream_delay
     limit = max_attempts(rp)
     elapsed = 0.0
@@ -183,6 +186,8 @@ def run_router(req: Request, rp: Any | None, timeout: float, hosts: list[str]) -
         if per_try and delay >= per_try:
             kind, took, cond = "per-try timeout", per_try, next(
                 (c for c in ("5xx", "gateway-error") if c in _conditions(rp)), None)
+        elif req.upstream_reset and server_sidecar:
+            kind, took, cond = "503", delay, retriable_status(rp, 503)
         elif req.upstream_reset:
             kind, took, cond = "reset", delay, retriable_reset(rp)
         else:
@@ -209,7 +214,9 @@ def run_router(req: Request, rp: Any | None, timeout: float, hosts: list[str]) -
                 return RouterResult(status, urx, k, f"the upstream answered {status} to each of {tries}: "
                                     f"{status} URX (retry limit exceeded)", log)
             why = ""
-            if status >= 500 and rp is not None:
+            if req.upstream_reset and server_sidecar:
+                why = " (the app reset the connection; the server's sidecar answered 503 UC in its own log)"
+            elif status >= 500 and rp is not None:
                 why = f" (not retried: retry_on {rp.retry_on!r} does not cover {status})"
             return RouterResult(status, [], k, f"the upstream answered {status}{why}", log)
     raise AssertionError("unreachable")
