@@ -62,6 +62,14 @@ CORPUS: list[tuple[str, str, list[tuple[str, list[str], list[object]]]]] = [
     ("serviceentries", "deploy/client.default", [
         ("http://rr.example.com/", [], []),
     ]),
+    ("bookinfo-abort", "deploy/tester.default", [
+        ("http://ratings:9080/ratings/0", ["end-user: jason"], []),
+        ("http://ratings:9080/ratings/0", [], []),
+        ("http://reviews:9080/reviews/0", [], []),
+    ]),
+    ("bookinfo-delay", "deploy/tester.default", [
+        ("http://ratings:9080/ratings/0", ["end-user: jason"], []),
+    ]),
     ("faults", "deploy/client.shop", [
         ("http://api.shop/", [], []),
         ("http://api.shop/", ["x-test: abort"], []),
@@ -85,6 +93,12 @@ def _loaded(mesh: str) -> Loaded:
         return load([str(ROOT / "tests" / "cases" / "peerauth-disable-and-strict" / "manifests.yaml")])
     if mesh == "faults":
         return load([str(FAULTS)])
+    if mesh.startswith("bookinfo-"):
+        b = ROOT / "tests" / "conformance" / "samples" / "bookinfo"
+        return load([str(b / "platform" / "kube" / "bookinfo.yaml"),
+                     str(ROOT / "tests" / "lab" / "bookinfo-client.yaml"),
+                     str(b / "networking" / "destination-rule-all.yaml"),
+                     str(b / "networking" / f"virtual-service-ratings-test-{mesh.split('-')[1]}.yaml")])
     if mesh == "serviceentries":
         return load([str(ROOT / "tests" / "cases" / "serviceentry-resolutions" / "manifests.yaml")])
     return Scenario.load(ROOT / "scenarios" / "c6-nc-missing-cluster-vs-uh-no-endpoints.yaml").loaded()
@@ -104,7 +118,8 @@ def _observe() -> Iterator[tuple[str, str, list[str], dict[str, object], dict[st
                     opts = OPTIONS.get((url, tuple(headers)), {})
                     trace = simulate(result, Request.parse(url, headers=headers, **opts),  # type: ignore[arg-type]
                                      server=server)
-                    report = await lab.send(url, headers, requests=12, concurrency=3)
+                    n = 3 if mesh == "bookinfo-delay" else 12  # each waits the 7s delay
+                    report = await lab.send(url, headers, requests=n, concurrency=3)
                     predicted = {"verdict": trace.verdict, "flags": trace.flags, "status": trace.status,
                                  "clusters": {c["name"] for c in trace.clusters if c["weight"] > 0}}
                     observed = {"flags": report.counts("flags"), "clusters": report.counts("cluster"),

@@ -23,15 +23,16 @@ class TraceOutput(str, Enum):
 
 def trace_cmd(
     proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
-    url: Annotated[str, typer.Argument(help="http://host[:port]/path, https://..., or tcp://host:port")],
+    url: Annotated[str, typer.Argument(help="http://host[:port]/path, https://..., tcp://host:port or tls://host:port")],
     filename: Files = [],  # noqa: B006
     header: Annotated[list[str], typer.Option("-H", "--header", help="'name: value'; repeatable")] = [],  # noqa: B006
     method: Annotated[str, typer.Option("-X", "--request", help="HTTP method")] = "GET",
     namespace: Namespace = None,
     mesh_config: MeshConfigOpt = None,
     output: Annotated[TraceOutput, typer.Option("-o", "--output")] = TraceOutput.tree,
-    inbound: Annotated[bool, typer.Option("--inbound", help="the connection arrives at PROXY's own "
-                                          "inbound side (iptables → virtualInbound 15006), addressed to URL's host:port")] = False,
+    inbound: Annotated[bool, typer.Option(
+        "--inbound", help="the connection arrives at PROXY's own inbound side (iptables → "
+        "virtualInbound 15006), addressed to URL's host:port")] = False,
     peer: Annotated[str, typer.Option("--peer", help="with --inbound: what the peer speaks: "
                                       "mtls, tls or plaintext")] = "plaintext",
     sni: Annotated[str | None, typer.Option("--sni", help="TLS server name (default: the URL's host for "
