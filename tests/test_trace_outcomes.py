@@ -110,6 +110,7 @@ RETRY = SEED.replace("""  - name: default-90-10                 # everyone else:
 def test_upstream_503_is_retried_then_URX_with_the_attempt_count() -> None:
     t = trace(RETRY, "http://llm-server.mesh-demo/", upstream_status=503)
     assert (t.verdict, t.status, t.flags, t.attempts) == ("URX", 503, ["URX"], 4)
+    assert t.fix is not None and t.fix["yaml_path"] == "{.spec.http[1].retries}"
     up = next(x for x in t.layers if x.layer == "upstream")
     assert [a["result"] for a in up.detail["attempts"]] == ["503"] * 4
 

@@ -344,8 +344,10 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
                                   ok=not rr.flags))
         verdict = _deciding(rr.flags)
         reason = rr.reason if (rr.flags or rr.status != 200) else (t.reason or "routed")
-        base = (verdict, rr.status, rr.flags, reason, base_origins if rr.flags else [], rr.attempts)
-    outcomes = _fault_outcomes(fault, base, t, _fault_origin(route_origin))
+        key = "timeout" if "UT" in rr.flags and rr.reason.startswith("the route timeout") else "retries"
+        base = (verdict, rr.status, rr.flags, reason, _rule_origin(route_origin, key) if rr.flags else [],
+                rr.attempts)
+    outcomes = _fault_outcomes(fault, base, t, _rule_origin(route_origin, "fault"))
     best = max(outcomes, key=lambda o: o[0])
     prob, (verdict, status, flags, reason, origins, attempts) = best
     t.attempts = attempts
@@ -365,13 +367,18 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
     return t
 
 
-def _fault_origin(route_origin: Origin | None) -> list[Origin]:
-    """``.spec.http[i].fault`` of the VirtualService rule behind the route."""
+def _rule_origin(route_origin: Origin | None, key: str) -> list[Origin]:
+    """``.spec.http[i].KEY`` of the VirtualService rule behind the route, when it is written
+    there (else the rule itself)."""
     if route_origin is None or route_origin.resource is None:
         return []
     f = route_origin.field
-    if len(f) >= 3 and f[:2] == ("spec", "http"):
-        return [Origin(route_origin.rule, route_origin.resource, (*f[:3], "fault"), route_origin.doc)]
+    doc = route_origin.doc
+    if len(f) >= 3 and f[:2] == ("spec", "http") and doc is not None:
+        rules = (doc.data.get("spec") or {}).get("http") or []
+        i = f[2]
+        if isinstance(i, int) and i < len(rules) and isinstance(rules[i], dict) and key in rules[i]:
+            return [Origin(route_origin.rule, route_origin.resource, (*f[:3], key), doc)]
     return [route_origin]
 
 
