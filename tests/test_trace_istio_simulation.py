@@ -302,3 +302,30 @@ spec:
     assert t.verdict == "ok" and t.layers[-1].detail["inbound_cluster"] == "InboundPassthroughCluster"
     t = trace(pa, "tcp://10.244.5.5:7777", proxy="app.default", inbound=True)
     assert t.verdict == "NR" and t.fix is not None and t.fix["yaml_path"] == "{.spec.portLevelMtls.7777.mode}"
+
+
+def test_external_name_alias_is_a_server_name_on_wildcard_tls_listeners() -> None:
+    """`buildSidecarOutboundTLSFilterChainOpts`: a wildcard TLS listener matches the aliases'
+    names (and their `GenerateAltVirtualHosts` forms) as well as the service's."""
+    text = NS + """
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [ext.example.com]
+  ports: [{name: tls, number: 443, protocol: TLS}]
+  resolution: DNS
+  endpoints: [{address: ext.example.com}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ext-alias, namespace: default}
+spec: {type: ExternalName, externalName: ext.example.com}
+"""
+    result = compile_for(load_string(text, "t.yaml"), "deploy/client.default")
+    lst = next(x for x in result.listeners if x.name == "0.0.0.0_443")
+    names = {n for c in lst.filter_chains for n in c.filter_chain_match.server_names}
+    assert {"ext.example.com", "ext-alias.default.svc.cluster.local", "ext-alias"} <= names
+    t = trace(text, "tls://ext-alias:443")
+    assert clusters(t) == ["outbound|443||ext.example.com"]

@@ -30,6 +30,7 @@ from meshlens.compiler import provenance as prov
 from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
+from meshlens.compiler.routes import generate_alt_virtual_hosts, service_aliases
 from meshlens.model import protocol
 from meshlens.model.registry import Service, ServicePort
 
@@ -93,7 +94,20 @@ class OutboundBuilder:
         self.ctx = ctx
         self.mesh = ctx.mesh.mesh_config
         self.entries: dict[tuple[str, int], Entry] = {}
+        self._aliases: dict[str, list[tuple[str, str]]] | None = None
         self._vs_index: dict[int, tuple[list[Any], dict[str, list[int]], list[int]]] = {}
+
+    def alias_sni(self, hostname: str) -> list[str]:
+        """`buildSidecarOutboundTLSFilterChainOpts`: each ExternalName alias of the service and
+        its alternate forms (`GenerateAltVirtualHosts`) are server names too."""
+        if self._aliases is None:
+            self._aliases = service_aliases(
+                [s for ss in self.ctx.mesh.registry.by_host.values() for s in ss])
+        out: list[str] = []
+        for _, alias in self._aliases.get(hostname, []):
+            domain = f"{self.ctx.proxy.namespace}.svc.cluster.local"
+            out += [alias, *generate_alt_virtual_hosts(alias, 0, domain)]
+        return out
 
     def vs_for_host(self, vss: list[Any], hostname: str) -> list[Any]:
         """VirtualServices (in import order) with a host that `Matches` ``hostname``."""
@@ -225,7 +239,7 @@ class OutboundBuilder:
         address = se_address(svc.vip) or WILDCARD
         if tls and (cidrs or "/" in address or (address == WILDCARD and bind == WILDCARD)
                     or (svc.hostname.startswith("*") and svc.resolution == "DynamicDNS")):
-            sni = [svc.hostname]
+            sni = [svc.hostname, *self.alias_sni(svc.hostname)]
         chains.append(Chain("tcp", self.tcp_filters(svc, port, cluster), server_names=sni,
                             prefixes=cidrs,
                             origin=prov.from_resource(svc.resource, ("spec", "ports", port.index),
