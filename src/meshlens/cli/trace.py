@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, err, fail, report
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, compile_loaded, fail, load_files
 
 
 class TraceOutput(str, Enum):
@@ -50,8 +50,7 @@ def trace_cmd(
 ) -> None:
     """Trace a request: DNS → capture → listener → route → fault → cluster → endpoints → server
     sidecar → upstream. Exit code 0 when the verdict is ok, 1 otherwise (2: usage error)."""
-    from meshlens.errors import UsageError
-    from meshlens.pipeline import compile_for, load, server_compiler
+    from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
     from meshlens.simulate import Request, parse_seconds, simulate
 
@@ -67,16 +66,8 @@ def trace_cmd(
                             upstream_reset=upstream_reset)
     except ValueError as exc:
         fail(str(exc))
-    if not filename:
-        fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
-    loaded = load(filename, mesh_config=mesh_config)
-    report(loaded.diagnostics, loaded.errors, strict=False)
-    try:
-        result = compile_for(loaded, proxy, namespace=namespace)
-    except UsageError as exc:
-        fail(str(exc))
-    for d in result.diagnostics:
-        err.print(d.format(), markup=False)
+    loaded = load_files(filename, mesh_config)
+    result = compile_loaded(loaded, proxy, namespace)
     t = simulate(result, req, server=server_compiler(loaded))
     if output == TraceOutput.json:
         sys.stdout.write(json.dumps(t.to_dict(), indent=2) + "\n")
