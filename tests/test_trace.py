@@ -64,6 +64,13 @@ def test_subset_without_pods_is_UH() -> None:
     assert t.layers[-1].layer == "endpoint" and not t.layers[-1].ok
 
 
+def test_a_failing_weighted_destination_is_partial() -> None:
+    text = SEED.replace("labels: {version: v2}\n    trafficPolicy:", "labels: {version: v3}\n    trafficPolicy:")
+    t = trace(text, "http://llm-server.mesh-demo/")
+    assert t.verdict == "partial:UH" and "subset 'v2' selects no pod" in t.reason
+    assert [c["share"] for c in t.clusters] == [90.0, 10.0] and t.status == 200
+
+
 def test_registry_only_unknown_host_is_blackhole() -> None:
     mesh = MeshConfig.from_document(RawDocument({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
                                                 SourceSpan("mesh.yaml", 1, 1)))

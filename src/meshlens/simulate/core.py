@@ -320,8 +320,9 @@ def _connect_failure(leg: Leg, rp: Any) -> tuple[int | None, list[str], str, int
     limit = max_attempts(rp)
     flags = [] if leg.verdict == BLACK else [leg.verdict]
     if cond is not None and limit > 1:
+        shown = ",".join(sort_flags(["URX", *flags]))
         return status, ["URX", *flags], (f"{leg.reason}; retried {limit - 1} times (retry_on {cond}): "
-                                         f"{status} URX,{leg.verdict}"), limit
+                                         f"{status} {shown}"), limit
     return status, flags, leg.reason, 1
 
 
@@ -362,6 +363,11 @@ def _finish_http(t: Trace, legs: list[Leg], fault: Any, rp: Any, timeout: float,
                     x.ok = False
     else:
         t.status, t.flags, t.reason = status, sort_flags(flags), reason
+        bad = sorted({leg.verdict for leg in legs if leg.verdict != OK})
+        if bad:
+            # some weighted destinations fail (the share is in `clusters`)
+            t.verdict = "partial:" + ",".join(bad)
+            t.reason = "some destinations fail: " + "; ".join(leg.reason for leg in legs if leg.verdict != OK)
     if len(outcomes) > 1:
         t.reason += f" (probability {prob:.0%}; see outcomes)"
     return t
