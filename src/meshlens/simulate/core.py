@@ -296,7 +296,8 @@ def _legs_verdict(t: Trace, legs: list[Leg]) -> Leg | None:
 def _finish_tcp(t: Trace, legs: list[Leg]) -> Trace:
     failed = _legs_verdict(t, legs)
     if failed is not None:
-        flags = [failed.verdict] if failed.verdict != BLACK else []
+        # BlackHoleCluster has no endpoints: Envoy logs UH for it
+        flags = [failed.verdict] if failed.verdict != BLACK else ["UH"]
         if failed.verdict == UF:
             flags.append("URX")  # tcp_proxy: its connect attempts (1 by default) are exhausted
         return t.fail(failed.verdict, failed.reason, failed.origins, flags=flags)
@@ -310,7 +311,7 @@ def _finish_tcp(t: Trace, legs: list[Leg]) -> Trace:
 
 def _connect_failure(leg: Leg, rp: Any) -> tuple[int | None, list[str], str, int]:
     """Status, flags, reason and attempts for a leg that fails before the upstream answers."""
-    status = _STATUS.get(leg.verdict, 502 if leg.verdict == BLACK else 503)
+    status = _STATUS.get(leg.verdict, 503)
     if leg.verdict == UF:
         cond = retriable_connect_failure(rp)
     elif leg.verdict == "UC":
@@ -318,7 +319,7 @@ def _connect_failure(leg: Leg, rp: Any) -> tuple[int | None, list[str], str, int
     else:
         cond = None
     limit = max_attempts(rp)
-    flags = [] if leg.verdict == BLACK else [leg.verdict]
+    flags = ["UH"] if leg.verdict == BLACK else [leg.verdict]  # BlackHoleCluster: no endpoints
     if cond is not None and limit > 1:
         shown = ",".join(sort_flags(["URX", *flags]))
         return status, ["URX", *flags], (f"{leg.reason}; retried {limit - 1} times (retry_on {cond}): "

@@ -240,7 +240,8 @@ def trace_inbound(result: CompileResult, req: Request) -> Trace:
         return t
     r = match_inbound(result, t, ip, port, peer_of(req), client_side=False, req=req)
     if r.verdict != OK:
-        t.fail(r.verdict, r.reason, r.origins, status=r.status)
+        t.fail(r.verdict, r.reason, r.origins, status=r.status,
+               flags=["UH"] if r.verdict == BLACK else None)  # BlackHoleCluster has no endpoints
         if r.verdict == NR and r.status is None and req.is_http and "filter chain" not in r.reason:
             t.status = 404
         return t
