@@ -329,3 +329,20 @@ spec: {type: ExternalName, externalName: ext.example.com}
     assert {"ext.example.com", "ext-alias.default.svc.cluster.local", "ext-alias"} <= names
     t = trace(text, "tls://ext-alias:443")
     assert clusters(t) == ["outbound|443||ext.example.com"]
+
+
+def test_aliases_outside_the_sidecar_scope_are_not_domains() -> None:
+    """`SidecarScope` `matchingAliasService`: a Sidecar that imports only the concrete Service
+    drops the alias from its virtual host domains (``Host: alias`` falls to allow_any)."""
+    scoped = ALIAS + """
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: default}
+spec:
+  egress: [{hosts: [./concrete.default.svc.cluster.local]}]
+"""
+    t = trace(scoped, "http://1.2.3.4:80/", "host: alias.default.svc.cluster.local")
+    assert t.layers[2].detail["virtual_host"] == "allow_any" and clusters(t) == ["PassthroughCluster"]
+    t = trace(ALIAS, "http://1.2.3.4:80/", "host: alias.default.svc.cluster.local")
+    assert clusters(t) == ["outbound|80||concrete.default.svc.cluster.local"]

@@ -465,7 +465,8 @@ class _RouteBuilder:
         else:
             domains, alt = generate_virtual_host_domains(
                 svc, listener_port, w.port, self.proxy_domain, self.proxy.ip,
-                [h for _, h in self.aliases.get(svc.hostname, [])])
+                # `matchingAliasService`: only the aliases the Sidecar scope imports
+                [h for _, h in self.aliases.get(svc.hostname, []) if self.scope.service(h) is not None])
         domains = _dedupe_domains(domains, used, alt, known)
         if not domains:
             return None
