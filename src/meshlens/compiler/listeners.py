@@ -105,6 +105,8 @@ class OutboundBuilder:
                 [s for ss in self.ctx.mesh.registry.by_host.values() for s in ss])
         out: list[str] = []
         for _, alias in self._aliases.get(hostname, []):
+            if self.ctx.scope.service(alias) is None:
+                continue  # `matchingAliasService`: not imported by the Sidecar scope
             domain = f"{self.ctx.proxy.namespace}.svc.cluster.local"
             out += [alias, *generate_alt_virtual_hosts(alias, 0, domain)]
         return out
