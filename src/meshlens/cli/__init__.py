@@ -8,7 +8,11 @@ Thin on purpose (httpx's `_main.py`): no business logic lives here. Machine outp
 
 from __future__ import annotations
 
-import sys
+from meshlens import interrupts
+
+interrupts.install_for_command_line()  # first: Ctrl-C while the imports below run is handled
+
+import sys  # noqa: E402
 from importlib import resources as pkg_resources
 from typing import Annotated, Any, NoReturn
 
@@ -23,6 +27,7 @@ from meshlens.cli.extras import hint_for_exception, missing_for_command
 from meshlens.cli.helpfmt import plain_help
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
+from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
@@ -166,6 +171,9 @@ app.add_typer(explain_app, name="explain")
 app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
+app.command("diff")(diff_cmd)
+app.command("drift")(drift_cmd)
+app.command("report")(report_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")
@@ -183,10 +191,15 @@ def main() -> None:
         err.print(f"error: {hint}", markup=False)
         sys.exit(2)
     try:
+        if interrupts.installed():
+            interrupts.install()  # imports done: from now on a signal unwinds (cleanup runs)
         app()
     except MeshlensError as exc:
         err.print(f"error: {hint_for_exception(exc) or exc}", markup=False)
         sys.exit(2)
+    except interrupts.Interrupted as exc:
+        err.print(exc.message, markup=False)
+        sys.exit(exc.code)
     except (KeyboardInterrupt, BrokenPipeError):
         sys.exit(130)
     except ModuleNotFoundError as exc:

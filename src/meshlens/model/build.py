@@ -49,4 +49,4 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None)
     return Mesh(resources, mc, registry, drs, pas,
                 [r for r in resources if r.kind == "Sidecar"],
                 [r for r in resources if r.kind == "VirtualService"],
-                list(registry.diagnostics))
+                list(mc.diagnostics) + list(registry.diagnostics))
