@@ -48,8 +48,11 @@ def trace_cmd(
                                                  "the connection")] = False,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="exit 0 whatever the verdict")] = False,
 ) -> None:
-    """Trace a request: DNS → capture → listener → route → fault → cluster → endpoints → server
-    sidecar → upstream. Exit code 0 when the verdict is ok, 1 otherwise (2: usage error)."""
+    """Trace a request: capture → listener → route → cluster → endpoints → server sidecar.
+
+    Also DNS as the pod resolves it, the fault filter, and the upstream's answer with retries
+    and timeouts. Exit code 0 when the verdict is ok, 1 otherwise (2: usage error).
+    """
     from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
     from meshlens.simulate import Request, parse_seconds, simulate
