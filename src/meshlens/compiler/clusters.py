@@ -34,7 +34,7 @@ from meshlens.model import protocol
 from meshlens.model.destination_rules import ConsolidatedRule, choose
 from meshlens.model.peer_auth import DISABLE
 from meshlens.model.policy import Policy, mesh_overlay, port_level, subset_policy
-from meshlens.model.registry import Endpoint, Service, ServicePort, Workload
+from meshlens.model.registry import CLUSTER_ID, Endpoint, Service, ServicePort, Workload
 
 Cluster = cluster_pb2.Cluster
 _RESOLUTION = {"ClientSideLB": Cluster.EDS, "DNSLB": Cluster.STRICT_DNS,
@@ -220,7 +220,7 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
     supports = ctx.options.auto_send_unhealthy_endpoints or forces
 
     def locality(draft: ClusterDraft, lb: Any) -> None:
-        _apply_locality(ctx, draft, lb)
+        _apply_locality(ctx, draft, lb, svc)
 
     tp.apply_load_balancer(d, pol.get("loadBalancer"), pctx, supports_unhealthy=supports,
                            locality_apply=locality)
@@ -244,6 +244,9 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         tlsmod.apply_tls(d, choice, context, original_dst=d.c.type == Cluster.ORIGINAL_DST)
     if tls_block is not None and tls_block.value.get("mode") in ("SIMPLE", "MUTUAL"):
         d.meta["alpn_override"] = "false"
+    if tls_block is not None and tls_block.value.get("mode") == "DISABLE":
+        # No transport socket is set; record why, so a plaintext-to-STRICT trace can point here.
+        d.set("transport_socket", prov.from_block(tls_block, "mode", note="tls.mode DISABLE: plaintext"))
     tp.apply_proxy_protocol(d, pol.get("proxyProtocol"), pctx)
     if d.c.type == Cluster.ORIGINAL_DST:
         d.c.lb_policy = Cluster.CLUSTER_PROVIDED
@@ -265,7 +268,7 @@ def effective_lb_setting(mesh_config: Any, lbv: dict[str, Any]) -> tuple[str, di
     return "locality", loc
 
 
-def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
+def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any, svc: Service | None = None) -> None:
     """`GetEffectiveLbSetting` + `ApplyToCluster` (cluster part and inline load_assignment)."""
     c = d.c
     lbv = lb.value if lb else {}
@@ -285,8 +288,12 @@ def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
               prov.from_block(lb, "localityLbSetting") if lb and "localityLbSetting" in lbv
               else Origin("mesh default", None, ("localityLbSetting",), ctx.mesh.mesh_config.doc))
     if c.HasField("load_assignment"):
-        apply_locality_to_endpoints(list(c.load_assignment.endpoints), setting, enable_failover,
-                                    ctx.policy_ctx.proxy_locality)
+        locs = list(c.load_assignment.endpoints)
+        eps = ctx.mesh.registry.endpoints_of(svc) if svc is not None else []
+        apply_locality_to_endpoints(locs, setting, enable_failover, ctx.policy_ctx.proxy_locality,
+                                    proxy_labels=failover_proxy_labels(ctx), endpoints=eps)
+        c.load_assignment.ClearField("endpoints")
+        c.load_assignment.endpoints.extend(locs)
 
 
 def _apply_zone_aware(ctx: ClusterContext, d: ClusterDraft, lb: Any, setting: dict[str, Any]) -> None:
@@ -307,11 +314,78 @@ def _apply_zone_aware(ctx: ClusterContext, d: ClusterDraft, lb: Any, setting: di
 
 
 def apply_locality_to_endpoints(locs: list[Any], setting: dict[str, Any], enable_failover: bool,
-                                proxy_locality: str) -> None:
+                                proxy_locality: str, *, proxy_labels: dict[str, str] | None = None,
+                                endpoints: list[Endpoint] | None = None) -> None:
+    """`ApplyLocalityLoadBalancer`: distribute, else (with failover enabled) failoverPriority
+    then explicit failover, or the default locality failover. ``locs`` is rewritten in place."""
     if setting.get("distribute"):
         eds.apply_distribute(locs, proxy_locality, list(setting["distribute"]))
     elif enable_failover:
-        eds.apply_failover(locs, proxy_locality, list(setting.get("failover") or []))
+        priorities = [str(x) for x in setting.get("failoverPriority") or []]
+        if priorities:
+            if proxy_labels:
+                by_addr = {(e.address, e.port): e.labels for e in endpoints or []}
+                locs[:] = apply_failover_priorities(locs, proxy_labels, priorities,
+                                                    lambda a, p: by_addr.get((a, p), {}))
+            if setting.get("failover"):
+                eds.apply_failover(locs, proxy_locality, list(setting["failover"]))
+        else:
+            eds.apply_failover(locs, proxy_locality, list(setting.get("failover") or []))
+
+
+def failover_proxy_labels(ctx: ClusterContext) -> dict[str, str]:
+    """The proxy's labels as `applyFailoverPriorities` sees them (`label.AugmentLabels`)."""
+    wl = ctx.proxy.workload
+    out = dict(wl.labels)
+    parts = (ctx.policy_ctx.proxy_locality.split("/") + ["", "", ""])[:3]
+    for key, value in zip(("topology.kubernetes.io/region", "topology.kubernetes.io/zone",
+                           "topology.istio.io/subzone"), parts, strict=True):
+        if value:
+            out[key] = value
+    out.setdefault("topology.istio.io/cluster", CLUSTER_ID)
+    if wl.node:
+        out.setdefault("kubernetes.io/hostname", wl.node)
+    return out
+
+
+def apply_failover_priorities(locs: list[Any], proxy_labels: dict[str, str], priorities: list[str],
+                              labels_of: Any) -> list[Any]:
+    """`applyFailoverPriorities` / `applyFailoverPriorityPerLocality`: split each locality by how
+    many leading failoverPriority labels an endpoint shares with the proxy (``label=value``
+    overrides the proxy's value; a leading network label that differs only lowers the rest),
+    then renumber priorities 0..N without gaps."""
+    names = [p.split("=", 1)[0] for p in priorities]
+    overrides = {p.split("=", 1)[0]: p.split("=", 1)[1] for p in priorities if "=" in p}
+    lowest = len(priorities)
+    includes_network = bool(names) and names[0] == "topology.istio.io/network"
+    out: list[Any] = []
+    for loc in locs:
+        groups: dict[int, list[Any]] = {}
+        for lbe in loc.lb_endpoints:
+            sa = lbe.endpoint.address.socket_address
+            ep_labels = labels_of(sa.address, sa.port_value)
+            priority = adjust = 0
+            for j, name in enumerate(names):
+                want = overrides.get(name, proxy_labels.get(name))
+                if want != ep_labels.get(name):
+                    if j == 0 and includes_network:
+                        adjust = lowest
+                        continue
+                    priority = lowest - j
+                    break
+            groups.setdefault(priority + adjust, []).append(lbe)
+        for priority in sorted(groups):
+            clone = ec_pb2.LocalityLbEndpoints()
+            clone.CopyFrom(loc)
+            del clone.lb_endpoints[:]
+            clone.lb_endpoints.extend(groups[priority])
+            clone.priority = priority
+            clone.load_balancing_weight.value = sum(e.load_balancing_weight.value for e in groups[priority])
+            out.append(clone)
+    rank = {p: i for i, p in enumerate(sorted({x.priority for x in out}))}
+    for x in out:
+        x.priority = rank[x.priority]
+    return out
 
 
 def _finalize_outbound(ctx: ClusterContext, d: ClusterDraft, svc: Service,
@@ -467,30 +541,52 @@ class ServiceTarget:
     target_port: int
 
 
-def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
-    """`GetProxyServiceTargetsByPod`: services selecting the pod, targetPorts resolved."""
+def service_targets(ctx: ClusterContext, wl: Workload, *, dedupe: bool = True) -> list[ServiceTarget]:
+    """`Proxy.SetServiceTargets`: the Kubernetes Services selecting the pod
+    (`GetProxyServiceTargetsByPod`) and the ServiceEntries with an endpoint at the pod's IP in
+    its namespace (`serviceentry.Controller.GetProxyServiceTargets`), targetPorts resolved, in
+    order of creation then hostname. ``dedupe`` keeps the first per (targetPort, protocol)."""
     out: list[ServiceTarget] = []
     seen: set[tuple[int, str]] = set()
-    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.name, s.namespace))
+    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.hostname))
     for svc in services:
-        if svc.namespace != wl.namespace or not svc.selector or any(
-                wl.labels.get(k) != v for k, v in svc.selector.items()):
+        if svc.namespace != wl.namespace:
             continue
-        if svc.registry != "Kubernetes":
-            continue
-        for port in svc.ports:
-            target = port.target_port if port.target_port is not None else port.port
-            if isinstance(target, str):
-                found = [cp.port for cp in wl.container_ports if cp.name == target]
-                if not found:
-                    continue
-                target = found[0]
-            key = (int(target), port.protocol)
-            if key in seen:
+        for port, target in _targets_on(ctx, svc, wl):
+            key = (target, port.protocol)
+            if dedupe and key in seen:
                 continue
             seen.add(key)
-            out.append(ServiceTarget(svc, port, int(target)))
+            out.append(ServiceTarget(svc, port, target))
     return out
+
+
+def _targets_on(ctx: ClusterContext, svc: Service, wl: Workload) -> list[tuple[ServicePort, int]]:
+    if svc.registry != "Kubernetes":
+        by_name = {p.name: p for p in svc.ports}
+        return [(by_name[e.service_port_name], e.port) for e in ctx.mesh.registry.endpoints_of(svc)
+                if e.address == wl.ip and e.service_port_name in by_name]
+    if not svc.selector or any(wl.labels.get(k) != v for k, v in svc.selector.items()):
+        return []
+    out = []
+    for port in svc.ports:
+        target = port.target_port if port.target_port is not None else port.port
+        if isinstance(target, str):
+            found = [cp.port for cp in wl.container_ports if cp.name == target]
+            if not found:
+                continue
+            target = found[0]
+        out.append((port, int(target)))
+    return out
+
+
+def _inbound_bind(ctx: ClusterContext) -> str:
+    """`buildInboundClustersFromServiceInstances`: STATIC to localhost under MeshConfig
+    inboundTrafficPolicy LOCALHOST, else ORIGINAL_DST (PASSTHROUGH)."""
+    itp = ctx.mesh.mesh_config.get("inboundTrafficPolicy")
+    if isinstance(itp, dict) and itp.get("mode") == "LOCALHOST":
+        return "::1" if _proxy_ipv6_only(ctx) else "127.0.0.1"
+    return ""
 
 
 def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
@@ -502,14 +598,15 @@ def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
     if ctx.proxy.workload.annotations.get("sidecar.istio.io/interceptionMode") == "NONE":
         return []  # no inbound listeners without a Sidecar ingress in NONE mode
     out: list[BuiltCluster] = []
-    targets = service_targets(ctx, ctx.proxy.workload)
+    targets = service_targets(ctx, ctx.proxy.workload, dedupe=False)
     by_port: dict[int, list[ServiceTarget]] = {}
     for t in targets:
         if t.port.protocol == protocol.UDP:
             continue
         by_port.setdefault(t.target_port, []).append(t)
+    bind = _inbound_bind(ctx)
     for target_port, group in by_port.items():
-        out.append(_inbound_cluster(ctx, target_port, "", target_port, group))
+        out.append(_inbound_cluster(ctx, target_port, bind, target_port, group))
     return out
 
 
@@ -531,8 +628,12 @@ def _inbound_cluster(ctx: ClusterContext, cluster_port: int, bind: str, endpoint
             lb.endpoint.address.socket_address.address = bind
             lb.endpoint.address.socket_address.port_value = endpoint_port
         c.load_assignment.cluster_name = name
-        d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
-                                         "defaultEndpoint"))
+        if ctx.scope.sidecar is not None and ctx.scope.sidecar.spec.get("ingress"):
+            d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
+                                             "defaultEndpoint"))
+        else:
+            d.set("type", Origin("mesh default", None, ("inboundTrafficPolicy", "mode"),
+                                 ctx.mesh.mesh_config.doc, "inboundTrafficPolicy LOCALHOST"))
     else:
         c.type = Cluster.ORIGINAL_DST
         c.lb_policy = Cluster.CLUSTER_PROVIDED
