@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.analyze.inputs import proxy_ref
 
 METADATA = Metadata(
@@ -154,3 +154,39 @@ def analyze(ctx: Context) -> Iterator[Finding]:
     if ctx.of_kind("AuthorizationPolicy"):
         yield from _policies(ctx)
     yield from _envoy_filters(ctx)
+
+
+DOCS = {
+    "ML1300": CodeDoc(
+        checks="On each selected sidecar's compiled inbound RBAC filters: an ALLOW policy with "
+               "no rules, or a DENY rule without from/to/when, matches every request.",
+        matters="Every request to the workload is denied: 403 RBAC: access denied (HTTP), or the "
+                "connection is closed (TCP).",
+        quiet="The ALLOW policy has rules; the DENY rule has conditions; the policy selects no "
+              "workload (ML1160 says so).",
+        example="AuthorizationPolicy allow-nothing: {selector: {matchLabels: {app: ratings}}, "
+                "action: ALLOW}   # no rules: denies all"),
+    "ML1301": CodeDoc(
+        checks="On the compiled TCP filter chains: every ALLOW rule of a policy uses HTTP-only "
+               "fields (methods, paths, hosts, requestPrincipals, headers, JWT claims), which "
+               "istiod drops on TCP chains, leaving an ALLOW filter with no rule.",
+        matters="Every TCP connection to that port is denied (closed by the server's RBAC).",
+        quiet="The port is HTTP; at least one ALLOW rule uses only TCP-level fields (ports, "
+              "principals, namespaces, ipBlocks).",
+        example="rules: [{to: [{operation: {methods: [GET]}}]}]   # on a port named tcp-db"),
+    "ML1302": CodeDoc(
+        checks="An ALLOW/DENY rule that needs the peer's mTLS identity (principals, namespaces) "
+               "on a workload whose PeerAuthentication disables mTLS.",
+        matters="Without mTLS there is no peer identity: an ALLOW rule never matches (403), a "
+                "DENY rule never denies.",
+        quiet="mTLS is PERMISSIVE or STRICT for the port; the rule matches on ipBlocks.",
+        example="PeerAuthentication: {mtls: {mode: DISABLE}}; rules: [{from: [{source: "
+                "{principals: [...]}}]}]"),
+    "ML1303": CodeDoc(
+        checks="An EnvoyFilter configPatch whose match finds no object in the compiled config of "
+               "any sidecar it selects (listener, port, filter chain, filter, cluster, route).",
+        matters="The patch changes nothing: the behaviour it was written for is absent.",
+        quiet="The patch changes at least one sidecar's config.",
+        example="match: {context: SIDECAR_INBOUND, listener: {portNumber: 9080}}   # on inbound "
+                "the port is the target port, e.g. 8080"),
+}

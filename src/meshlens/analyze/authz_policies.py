@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, selector_string
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, goq, selector_string
 from meshlens.analyze.sidecar_selector import pod_in_ambient
 
 METADATA = Metadata(
@@ -69,3 +69,25 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                             yield finding("ML1161", ap, ("spec", "rules", i, "from", j, "source", key, k),
                                           what="namespace", value=goq(str(ns)),
                                           fix={"ns": str(ns)})
+
+
+DOCS = {
+    "ML1160": CodeDoc(
+        checks="istioctl's AuthorizationPoliciesAnalyzer (IST0127): an AuthorizationPolicy with a "
+               "selector that matches the labels of no pod in its namespace (or in the mesh, for "
+               "the root namespace).",
+        matters="The policy applies to nothing: the protection it was written for is absent, "
+                "and requests are not denied (nor allowed) by it.",
+        quiet="No selector (namespace-wide or mesh-wide policy); at least one pod with a "
+              "sidecar carries the labels; targetRefs instead of a selector.",
+        example="AuthorizationPolicy deny-all: {selector: {matchLabels: {app: raitngs}}, ...}   # "
+                "a typo: no pod has app=raitngs"),
+    "ML1161": CodeDoc(
+        checks="istioctl's AuthorizationPoliciesAnalyzer (IST0101): a rule's source "
+               "`namespaces` names a namespace that does not exist in the input.",
+        matters="The rule can never match that source: an ALLOW rule then denies its traffic "
+                "(403 RBAC: access denied).",
+        quiet="Every named namespace exists (a Namespace object, or a namespace some object "
+              "lives in); wildcards.",
+        example="rules: [{from: [{source: {namespaces: [prodution]}}]}]   # a typo"),
+}

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 
 METADATA = Metadata(
     name="envoyfilter.EnvoyPatchAnalyzer",
@@ -72,3 +72,39 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             proxy = (cp.get("match") or {}).get("proxy") if isinstance(cp.get("match"), dict) else None
             if isinstance(proxy, dict) and proxy.get("proxyVersion"):
                 seen.append(name)
+
+
+_RELATIVE = ("An EnvoyFilter without `priority` whose patch is relative to another filter "
+             "(INSERT_BEFORE, INSERT_AFTER, REPLACE, MERGE, REMOVE)")
+DOCS = {
+    "ML1171": CodeDoc(
+        checks=f"istioctl's EnvoyPatchAnalyzer (IST0151): {_RELATIVE}.",
+        matters="The order EnvoyFilters apply in decides whether the anchor exists yet; without "
+                "a priority it depends on creation time, so the patch may silently not apply.",
+        quiet="priority is set; the operation is INSERT_FIRST or ADD.",
+        example="configPatches: [{applyTo: HTTP_FILTER, patch: {operation: INSERT_BEFORE, ...}}]"),
+    "ML1172": CodeDoc(
+        checks="istioctl's EnvoyPatchAnalyzer (IST0152): operation REPLACE with applyTo other "
+               "than HTTP_FILTER or NETWORK_FILTER.",
+        matters="istiod ignores the patch: the config is not what the EnvoyFilter says.",
+        quiet="REPLACE on HTTP_FILTER or NETWORK_FILTER.",
+        example="configPatches: [{applyTo: CLUSTER, patch: {operation: REPLACE, ...}}]"),
+    "ML1173": CodeDoc(
+        checks="istioctl's EnvoyPatchAnalyzer (IST0153): operation ADD with applyTo "
+               "ROUTE_CONFIGURATION or HTTP_ROUTE.",
+        matters="istiod ignores the patch: the route is not added.",
+        quiet="ADD on VIRTUAL_HOST, LISTENER, CLUSTER, filters.",
+        example="configPatches: [{applyTo: HTTP_ROUTE, patch: {operation: ADD, ...}}]"),
+    "ML1174": CodeDoc(
+        checks="istioctl's EnvoyPatchAnalyzer (IST0154): operation REMOVE with applyTo "
+               "ROUTE_CONFIGURATION or HTTP_ROUTE.",
+        matters="istiod ignores the patch: nothing is removed.",
+        quiet="REMOVE on a filter, listener, cluster or virtual host.",
+        example="configPatches: [{applyTo: ROUTE_CONFIGURATION, patch: {operation: REMOVE}}]"),
+    "ML1175": CodeDoc(
+        checks=f"istioctl's EnvoyPatchAnalyzer (IST0155): {_RELATIVE}, with a proxyVersion match.",
+        matters="During an upgrade the proxies of the new version may get the patch in another "
+                "order, or not at all.",
+        quiet="priority is set; no proxyVersion match; INSERT_FIRST or ADD.",
+        example="match: {proxy: {proxyVersion: '^1\\\\.29.*'}}, patch: {operation: MERGE, ...}"),
+}
