@@ -35,6 +35,8 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "VirtualService"): True,
     ("networking.istio.io", "Sidecar"): True,
     ("security.istio.io", "PeerAuthentication"): True,
+    ("networking.istio.io", "Gateway"): True,
+    ("", "Secret"): True,
 }
 
 #: API versions accepted per group (others are skipped with an info line).
@@ -188,6 +190,10 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 continue
         result.diagnostics.extend(_yaml11_warnings(doc, ref))
         created = meta.get("creationTimestamp")
+        if kind == "Secret":  # metadata, type and key names only: values are never kept
+            from meshlens.resources.secret import redact_secret
+
+            data = redact_secret(data)
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
         key = (group, kind, ns, name)

@@ -942,3 +942,10 @@ def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]
     except _Full:
         pass
     return walk.problems
+
+
+# --- Kinds kept in their own modules (built from the nodes above, so imported last) --------------
+from meshlens.resources.gateway_spec import GATEWAY  # noqa: E402
+
+SPECS = {**SPECS, "Gateway": GATEWAY}
+KNOWN_KINDS = frozenset(SPECS)

@@ -2343,6 +2343,10 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
         _service_entry(v, spec, labels)
     elif kind == "WorkloadEntry":
         _validate_workload_entry(v, ("spec",), spec, None, allow_fqdn=True)
+    elif kind == "Gateway":
+        from meshlens.resources.gateway_webhook import validate_gateway
+
+        validate_gateway(v, _str(meta.get("name")), spec)
     # istiod may append one error twice (a sidecar host that is neither a domain nor an IP).
     return list(dict.fromkeys(v.findings))
 
