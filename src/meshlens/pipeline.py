@@ -17,6 +17,7 @@ from meshlens.loader import LoadResult, Limits, load_mesh_config, load_paths, lo
 from meshlens.model import Mesh, build_mesh, resolve_proxy
 from meshlens.model.mesh import MeshConfig
 from meshlens.model.proxy import ProxyNotFound
+from meshlens.model.gateways import gateway_diagnostics
 from meshlens.resources import decode_documents
 
 
@@ -60,14 +61,19 @@ def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | 
 
 
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
-                options: CompileOptions | None = None) -> CompileResult:
-    """Resolve ``proxy`` (``POD[.NS]`` or ``deploy/NAME[.NS]``) and compile its config."""
+                options: CompileOptions | None = None, proxy_type: str | None = None) -> CompileResult:
+    """Resolve ``proxy`` (``POD[.NS]`` or ``deploy/NAME[.NS]``) and compile its config.
+
+    ``proxy_type`` (sidecar|router) forces the proxy type; by default it is inferred from the pod.
+    """
     try:
-        p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace)
+        p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace, proxy_type)
     except ProxyNotFound as exc:
         raise UsageError(str(exc)) from exc
     result = compile_proxy(loaded.mesh, p, options=options)
-    if not p.workload.injected:
+    if p.is_router:
+        result.diagnostics.extend(gateway_diagnostics(result))
+    elif not p.workload.injected:
         result.diagnostics.append(report(
             "ML0302", doc=p.workload.resource.doc, resource=p.workload.resource.ref,
             message=f"pod {p.name}.{p.namespace} has no sidecar (injection is not enabled for it); "

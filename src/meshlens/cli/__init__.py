@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from meshlens.cli.analyze import analyze_cmd
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, Strict, compile_files, err
+from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, Output, ProxyTypeOpt, Strict,
+                                 compile_files, err)
 from meshlens.cli.explain import explain_app
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
@@ -54,6 +55,7 @@ def compile_cmd(
     output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
     mesh_config: MeshConfigOpt = None,
     strict: Strict = False,
+    proxy_type: ProxyTypeOpt = None,
     max_file_bytes: Annotated[int, typer.Option(
         "--max-file-bytes", min=1, help="Reject input files larger than this.")
     ] = Limits().max_file_bytes,
@@ -71,12 +73,13 @@ def compile_cmd(
         help="Reject documents whose YAML aliases expand to more extra nodes than this.")
     ] = Limits().max_alias_nodes,
 ) -> None:
-    """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
+    """Print the proxy's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
 
     limits = Limits(max_file_bytes=max_file_bytes, max_documents=max_documents, max_depth=max_depth,
                     max_scalar_bytes=max_scalar_bytes, max_alias_nodes=max_alias_nodes)
-    result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits)
+    result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits,
+                           proxy_type=proxy_type)
     _emit(to_dict(config_dump(result)), output)
 
 

@@ -28,6 +28,15 @@ MeshConfigOpt = Annotated[str | None, typer.Option("--mesh-config", help="MeshCo
 Strict = Annotated[bool, typer.Option("--strict", help="Exit 2 on any rejected resource.")]
 
 
+class ProxyKind(str, Enum):
+    sidecar = "sidecar"
+    router = "router"
+
+
+ProxyTypeOpt = Annotated[ProxyKind | None, typer.Option(
+    "--proxy-type", help="sidecar or router (a gateway); inferred from the pod by default.")]
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
@@ -45,7 +54,7 @@ def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool, qu
 
 
 def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-                  strict: bool = False, *, limits: Any = None) -> Any:
+                  strict: bool = False, *, limits: Any = None, proxy_type: Any = None) -> Any:
     """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
 
     ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
@@ -58,7 +67,8 @@ def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_conf
     loaded = load(files, mesh_config=mesh_config, limits=limits or Limits())
     report(loaded.diagnostics, loaded.errors, strict=strict)
     try:
-        result = compile_for(loaded, proxy, namespace=namespace)
+        result = compile_for(loaded, proxy, namespace=namespace,
+                             proxy_type=proxy_type.value if proxy_type is not None else None)
     except UsageError as exc:
         fail(str(exc))
     for d in result.diagnostics:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, err, fail, report
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, ProxyTypeOpt, err, fail, report
 
 
 class TraceOutput(str, Enum):
@@ -30,8 +30,12 @@ def trace_cmd(
     namespace: Namespace = None,
     mesh_config: MeshConfigOpt = None,
     output: Annotated[TraceOutput, typer.Option("-o", "--output")] = TraceOutput.tree,
+    proxy_type: ProxyTypeOpt = None,
 ) -> None:
-    """Trace a request: capture → listener → route → cluster → endpoints → server sidecar."""
+    """Trace a request: capture → listener → route → cluster → endpoints → server sidecar.
+
+    For a gateway (router) the request arrives at its Service port instead of being captured.
+    """
     from meshlens.errors import UsageError
     from meshlens.pipeline import compile_for, load, server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
@@ -46,12 +50,18 @@ def trace_cmd(
     loaded = load(filename, mesh_config=mesh_config)
     report(loaded.diagnostics, loaded.errors, strict=False)
     try:
-        result = compile_for(loaded, proxy, namespace=namespace)
+        result = compile_for(loaded, proxy, namespace=namespace,
+                             proxy_type=proxy_type.value if proxy_type is not None else None)
     except UsageError as exc:
         fail(str(exc))
     for d in result.diagnostics:
         err.print(d.format(), markup=False)
-    t = simulate(result, req, server=server_compiler(loaded))
+    if result.proxy.is_router:  # a gateway: the request arrives at its Service port
+        from meshlens.simulate_gateway import simulate_gateway
+
+        t = simulate_gateway(result, req, server=server_compiler(loaded))
+    else:
+        t = simulate(result, req, server=server_compiler(loaded))
     if output == TraceOutput.json:
         sys.stdout.write(json.dumps(t.to_dict(), indent=2) + "\n")
     elif output == TraceOutput.mermaid:

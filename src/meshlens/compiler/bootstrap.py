@@ -219,6 +219,7 @@ class BootstrapInputs:
     zone: str = ""
     sub_zone: str = ""
     delta_xds: bool = True
+    proxy_type: str = "sidecar"  # "router" for a gateway: the node id's first part
 
 
 def build_bootstrap(inputs: BootstrapInputs) -> bootstrap_pb2.Bootstrap:
@@ -382,7 +383,7 @@ def build_node_metadata(inputs: BootstrapInputs) -> dict[str, object]:
 def _build_node(inputs: BootstrapInputs) -> base_pb2.Node:
     node = base_pb2.Node(
         id=(
-            f"sidecar~{inputs.node_ip}~{inputs.pod_name}.{inputs.namespace}~"
+            f"{inputs.proxy_type}~{inputs.node_ip}~{inputs.pod_name}.{inputs.namespace}~"
             f"{inputs.namespace}.svc.{inputs.cluster_domain}"
         ),
         cluster=service_cluster(inputs),

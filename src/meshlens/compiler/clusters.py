@@ -31,6 +31,7 @@ from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH
 from meshlens.compiler.provenance import Origin
 from meshlens.model import protocol
 from meshlens.model.destination_rules import ConsolidatedRule, choose
+from meshlens.model.gateways import ServiceTarget, proxy_service_targets
 from meshlens.model.peer_auth import DISABLE
 from meshlens.model.policy import Policy, mesh_overlay, port_level, subset_policy
 from meshlens.model.registry import Endpoint, Service, ServicePort, Workload
@@ -63,6 +64,7 @@ class ClusterContext:
     policy_ctx: tp.PolicyContext
     sans_cache: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     rule_cache: dict[tuple[str, str], ConsolidatedRule | None] = field(default_factory=dict)
+    gateway: Any = None  # model.gateways.MergedGateway, for a router (gateway) proxy
 
     def rule_for(self, svc: Service, *, outbound: bool = True) -> ConsolidatedRule | None:
         key = (svc.hostname, "out" if outbound else "in")
@@ -107,14 +109,15 @@ def _mx_filter() -> filter_pb2.Filter:
     return f
 
 
-def _set_upstream_protocol(d: ClusterDraft, port: ServicePort) -> None:
-    """`setUpstreamProtocol`: explicit h2 for HTTP2/gRPC, downstream protocol for auto ports."""
+def _set_upstream_protocol(d: ClusterDraft, port: ServicePort, *, sidecar: bool = True) -> None:
+    """`setUpstreamProtocol`: explicit h2 for HTTP2/gRPC, downstream protocol for auto ports
+    (sidecars only: gateways do no protocol detection)."""
     if protocol.is_http2(port.protocol):
         d.http_options().explicit_http_config.http2_protocol_options.SetInParent()
         d.set("typed_extension_protocol_options.explicit_http_config.http2_protocol_options",
               prov.from_resource(d.service.resource, _port_path(d.service, port), prov.REGISTRY,
                                  f"port protocol {port.protocol}"))
-    elif protocol.is_unsupported(port.protocol):
+    elif protocol.is_unsupported(port.protocol) and sidecar:
         u = d.http_options().use_downstream_protocol_config
         u.http_protocol_options.SetInParent()
         u.http2_protocol_options.SetInParent()
@@ -166,7 +169,7 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
         c.original_dst_lb_config.upstream_port_override.value = svc.passthrough_target_ports[port.port]
         d.set("original_dst_lb_config.upstream_port_override",
               prov.from_resource(svc.resource, ("spec", "ports", port.index, "targetPort"), prov.REGISTRY))
-    _set_upstream_protocol(d, port)
+    _set_upstream_protocol(d, port, sidecar=not ctx.proxy.is_router)
     if ctx.options.telemetry_label:
         d.meta["services"] = _services_meta(svc)
         d.set("metadata.filter_metadata.istio.services",
@@ -234,7 +237,8 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         context = tlsmod.build_context(
             choice, h2=d.is_h2(), options=ctx.options,
             external_sans=ctx.sans(svc) if svc.registry == "External" else None,
-            sidecar_selector=bool(rule and rule.selector is not None), mesh=ctx.mesh.mesh_config)
+            sidecar_selector=bool(rule and rule.selector is not None) or ctx.proxy.is_router,
+            mesh=ctx.mesh.mesh_config)
         if context is None and choice.mode in ("SIMPLE", "MUTUAL"):
             d.set("transport_socket", Origin(prov.QUIRK, choice.origin.resource, choice.origin.field,
                                              choice.origin.doc,
@@ -357,8 +361,9 @@ def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
         if port.protocol == protocol.UDP:
             continue
         ctype = _RESOLUTION.get(svc.resolution, Cluster.EDS)
-        if ctype == Cluster.ORIGINAL_DST and svc.registry == "Kubernetes" and ctx.options.eds_for_headless:
-            ctype = Cluster.EDS
+        if ctype == Cluster.ORIGINAL_DST and (ctx.proxy.is_router or (
+                svc.registry == "Kubernetes" and ctx.options.eds_for_headless)):
+            ctype = Cluster.EDS  # `convertResolution`: gateways cannot use passthrough clusters
         name = cluster_name("outbound", port.port, "", svc.hostname)
         lb_eps = _dns_endpoints(ctx, svc, port, rule, "", None) if ctype in (
             Cluster.STRICT_DNS, Cluster.LOGICAL_DNS) else None
@@ -455,36 +460,15 @@ def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltClu
     return BuiltCluster(d.build(), d.origins, [])
 
 
-@dataclass(slots=True)
-class ServiceTarget:
-    service: Service
-    port: ServicePort
-    target_port: int
-
-
 def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
-    """`GetProxyServiceTargetsByPod`: services selecting the pod, targetPorts resolved."""
+    """`GetProxyServiceTargetsByPod`, one per (targetPort, protocol) for the inbound clusters."""
     out: list[ServiceTarget] = []
     seen: set[tuple[int, str]] = set()
-    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.name, s.namespace))
-    for svc in services:
-        if svc.namespace != wl.namespace or not svc.selector or any(
-                wl.labels.get(k) != v for k, v in svc.selector.items()):
-            continue
-        if svc.registry != "Kubernetes":
-            continue
-        for port in svc.ports:
-            target = port.target_port if port.target_port is not None else port.port
-            if isinstance(target, str):
-                found = [cp.port for cp in wl.container_ports if cp.name == target]
-                if not found:
-                    continue
-                target = found[0]
-            key = (int(target), port.protocol)
-            if key in seen:
-                continue
+    for t in proxy_service_targets(ctx.mesh.registry, wl):
+        key = (t.target_port, t.port.protocol)
+        if key not in seen:
             seen.add(key)
-            out.append(ServiceTarget(svc, port, int(target)))
+            out.append(t)
     return out
 
 

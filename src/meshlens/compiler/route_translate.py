@@ -65,6 +65,7 @@ class RouteEnv:
     default_retry: dict[str, Any] | None = None  # MeshConfig defaultHttpRetryPolicy
     x_forwarded_host: bool = False
     gateways: frozenset[str] = frozenset({MESH_GATEWAY})
+    is_tls: bool = False  # RouteOptions.IsTLS: a gateway server with tls (redirects default to https)
 
 
 @dataclass(slots=True)
@@ -502,8 +503,8 @@ def _apply_destination(out: Route, http: dict[str, Any], env: RouteEnv, authorit
         action.retry_policy.CopyFrom(rp)
 
 
-def _apply_redirect(out: Route, redirect: dict[str, Any], port: int) -> None:
-    """`ApplyRedirect` (sidecars never terminate TLS: the default scheme is http)."""
+def _apply_redirect(out: Route, redirect: dict[str, Any], port: int, is_tls: bool = False) -> None:
+    """`ApplyRedirect` (the default scheme is https only on a gateway server with tls)."""
     code = int(redirect.get("redirectCode") or 0)
     if code not in _REDIRECT_CODES:
         return  # istiod leaves the route without an action
@@ -520,7 +521,7 @@ def _apply_redirect(out: Route, redirect: dict[str, Any], port: int) -> None:
             r.port_redirect = port
         elif "port" in redirect:
             r.port_redirect = int(redirect.get("port") or 0)
-        scheme = str(redirect.get("scheme") or "http")
+        scheme = str(redirect.get("scheme") or ("https" if is_tls else "http"))
         if (r.port_redirect == 80 and scheme == "http") or (r.port_redirect == 443
                                                             and scheme == "https"):
             r.port_redirect = 0
@@ -643,7 +644,7 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
         out.response_headers_to_remove.extend(ops.response_remove)
         authority = ops.authority
     if isinstance(http.get("redirect"), dict):
-        _apply_redirect(out, http["redirect"], env.listener_port)
+        _apply_redirect(out, http["redirect"], env.listener_port, env.is_tls)
     elif isinstance(http.get("directResponse"), dict):
         _apply_direct_response(out, http["directResponse"])
     else:
