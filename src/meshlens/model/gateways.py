@@ -376,8 +376,55 @@ def _route_port(rn: str) -> int:
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
+def secret_of(name: str, namespace: str) -> tuple[str, str] | None:
+    """(namespace, Secret name) a credential refers to, or None for configmap:// and builtin://."""
+    if name.startswith("sds://"):
+        name = name[len("sds://"):]
+    if name.startswith(("configmap://", "builtin://")):
+        return None
+    if name.startswith("kubernetes-gateway://"):
+        ns, _, n = name[len("kubernetes-gateway://"):].partition("/")
+        return (ns, n) if n else (namespace, ns)
+    if name.startswith("kubernetes://"):
+        name = name[len("kubernetes://"):]
+    ns, slash, n = name.partition("/")
+    return (ns, n) if slash else (namespace, name)
+
+
+def credential_names(s: GatewayServer) -> list[tuple[str, tuple[str | int, ...]]]:
+    """The TLS credentials a server reads from Secrets: (name, field path)."""
+    tls = s.tls or {}
+    if s.tls_mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL"):
+        return []
+    out = [(str(n), s.path + ("tls", "credentialNames", i))
+           for i, n in enumerate(tls.get("credentialNames") or [])]
+    if tls.get("credentialName"):
+        out.append((str(tls["credentialName"]), s.path + ("tls", "credentialName")))
+    return out
+
+
+def missing_credentials(merged: MergedGateway, secrets: list[Resource],
+                        proxy_namespace: str) -> list[tuple[GatewayServer, str, tuple[str | int, ...]]]:
+    """Servers whose credential Secret is not in the input (looked up in the gateway pod's
+    namespace, as istiod's SDS server does for ``kubernetes://NAME``)."""
+    have = {(r.namespace, r.name) for r in secrets}
+    out = []
+    seen: set[int] = set()
+    for ms in merged.merged.values():
+        for s in ms.servers:
+            if id(s) in seen:
+                continue
+            seen.add(id(s))
+            for name, path in credential_names(s):
+                ref = secret_of(name, proxy_namespace)
+                if ref is not None and ref not in have:
+                    out.append((s, f"{ref[0]}/{ref[1]}", path))
+    return out
+
+
 def gateway_diagnostics(result: Any) -> list[Any]:
-    """Notes for a compiled gateway: no Gateway selects it, and each server istiod skips."""
+    """Notes for a compiled gateway: no Gateway selects it, each server istiod skips, and each
+    credential Secret that is not in the input (the chain is built all the same)."""
     from meshlens.diagnostics import report
 
     wl = result.proxy.workload
@@ -386,7 +433,14 @@ def gateway_diagnostics(result: Any) -> list[Any]:
         return [report("ML0302", doc=wl.resource.doc, resource=wl.resource.ref,
                        message=f"gateway pod {wl.name}.{wl.namespace}: no Gateway selects it "
                                f"(labels {dict(sorted(wl.labels.items()))}); it gets no listeners")]
-    return [report("ML0302", doc=r.server.gateway.doc, path=r.server.path, resource=r.server.gateway.ref,
-                   message=f"server {r.server.index} (port {r.server.number}) is skipped on gateway "
-                           f"{wl.name}.{wl.namespace} port {r.port}: {r.reason}")
-            for r in merged.rejected]
+    out = [report("ML0302", doc=r.server.gateway.doc, path=r.server.path, resource=r.server.gateway.ref,
+                  message=f"server {r.server.index} (port {r.server.number}) is skipped on gateway "
+                          f"{wl.name}.{wl.namespace} port {r.port}: {r.reason}")
+           for r in merged.rejected]
+    secrets = [r for r in result.mesh.resources if r.kind == "Secret"]
+    for s, ref, path in missing_credentials(merged, secrets, wl.namespace):
+        out.append(report("ML0302", doc=s.gateway.doc, path=path, resource=s.gateway.ref,
+                          message=f"Secret {ref} is not in the input: the listener and its filter "
+                                  "chain are still built, but Envoy waits for the certificate over "
+                                  "SDS and TLS handshakes on this chain fail"))
+    return out

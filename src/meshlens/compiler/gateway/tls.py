@@ -29,7 +29,7 @@ from envoy.type.matcher.v3 import string_pb2
 
 from meshlens.compiler.inbound_tls import ALPN_DOWNSTREAM_MX, ALPN_HTTP
 from meshlens.compiler.tls import sds_ads, sds_grpc
-from meshlens.model.gateways import GatewayServer
+from meshlens.model.gateways import GatewayServer, secret_of  # noqa: F401 - secret_of re-exported
 
 SDS_CA_SUFFIX = "-cacert"
 _TYPED = ("kubernetes://", "kubernetes-gateway://", "configmap://")
@@ -51,21 +51,6 @@ def resource_name(name: str) -> str:
     if name.startswith(_TYPED):
         return name
     return f"kubernetes://{name}"
-
-
-def secret_of(name: str, namespace: str) -> tuple[str, str] | None:
-    """(namespace, Secret name) a credential refers to, or None for configmap:// and builtin://."""
-    if name.startswith("sds://"):
-        name = name[len("sds://"):]
-    if name.startswith(("configmap://", "builtin://")):
-        return None
-    if name.startswith("kubernetes-gateway://"):
-        ns, _, n = name[len("kubernetes-gateway://"):].partition("/")
-        return (ns, n) if n else (namespace, ns)
-    if name.startswith("kubernetes://"):
-        name = name[len("kubernetes://"):]
-    ns, slash, n = name.partition("/")
-    return (ns, n) if slash else (namespace, name)
 
 
 def _credential_sds(common: Any, tls: dict[str, Any], mode: str) -> None:
