@@ -190,7 +190,9 @@ def send_cmd(
     loaded = load(data["files"], mesh_config=data.get("mesh_config"))
     handle = LabHandle(compile_for(loaded, data["proxy"]), Addressing.from_dict(data["addressing"]),
                        (data["entry"][0], int(data["entry"][1])), data["client_ip"],
-                       Path(data["access_log"]), data["admin"])
+                       Path(data["access_log"]), data["admin"],
+                       {int(k): (v[0], int(v[1])) for k, v in data["gateway_entries"].items()}
+                       if data.get("gateway_entries") else None)
     total = requests if requests is not None else (None if duration else 1)
     show = output == "text" and sys.stderr.isatty() and ((total or 0) >= 500 or duration)
 
