@@ -151,6 +151,23 @@ CODES: dict[str, Code] = {
         _c("ML1153", W, "The namespace has more than one type of injection labels {labels}, which "
            "may lead to undefined behavior. Make sure only one injection label exists.",
            istio="IST0123", title="several injection labels"),
+        # gateways (istioctl's gateway analyzers and virtualservice.GatewayAnalyzer)
+        _c("ML1161", E, "Referenced {what} not found: {value}", istio="IST0101",
+           title="gateway reference not found"),
+        _c("ML1162", W, "The gateway is listening on a target port (port {port}) that is not "
+           "defined in the Service associated with its workload instances (Pod selector "
+           "{selector}). If you need to access the gateway port through the gateway Service, it "
+           "will not be available.", istio="IST0162", title="gateway port not on its Service"),
+        _c("ML1163", E, "The credential referenced by the Gateway {name} in namespace {ns} is "
+           "invalid, which can cause the traffic not to work as expected.", istio="IST0161",
+           title="invalid gateway credential"),
+        _c("ML1164", E, "Conflict with gateways {gateways} (workload selector {selector}, port "
+           "{port}, hosts {hosts}).", istio="IST0145", title="conflicting gateways"),
+        _c("ML1165", W, "Duplicate certificate in multiple gateways {gateways} may cause 404s if "
+           "clients re-use HTTP2 connections.", istio="IST0138",
+           title="certificate shared by gateways"),
+        _c("ML1166", W, "one or more host {hosts} defined in VirtualService {vs} not found in "
+           "Gateway {gateway}.", istio="IST0132", title="VirtualService host not in its Gateway"),
         _c("ML1201", E, "{dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers "
            "503 NC (NoClusterFound)", title="route to a cluster the proxy does not have"),
         _c("ML1202", E, "{clusters} empty: {reason}; a request routed to subset {subset} fails "

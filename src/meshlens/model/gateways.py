@@ -189,6 +189,19 @@ def sanitize_hosts(hosts: list[str], namespace: str) -> list[str]:
     return out
 
 
+def names_for_namespace(hosts: list[str], namespace: str) -> list[str]:
+    """`host.NamesForNamespace`: ``ns/h`` kept (stripped) only for ``namespace`` or ``*``."""
+    out = []
+    for h in hosts:
+        if "/" in h:
+            ns, _, name = h.partition("/")
+            if ns not in (namespace, "*"):
+                continue
+            h = name
+        out.append(h)
+    return out
+
+
 def sni_hosts(s: GatewayServer) -> list[str]:
     """`GetSNIHostsForServer`: hosts without their namespace, de-duplicated and sorted."""
     if s.tls is None:

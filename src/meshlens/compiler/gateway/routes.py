@@ -39,23 +39,10 @@ from meshlens.compiler.route_translate import (
     is_catch_all,
 )
 from meshlens.compiler.routes import MAX_DIRECT_RESPONSE_BODY
-from meshlens.model.gateways import GatewayServer, MergedGateway
+from meshlens.model.gateways import GatewayServer, MergedGateway, names_for_namespace
 from meshlens.model.scope import host_subset_of, more_specific
 
 VS_RULE = "virtual-service"
-
-
-def names_for_namespace(hosts: list[str], namespace: str) -> list[str]:
-    """`host.NamesForNamespace`: ``ns/h`` kept (stripped) only for ``namespace`` or ``*``."""
-    out = []
-    for h in hosts:
-        if "/" in h:
-            ns, _, name = h.partition("/")
-            if ns not in (namespace, "*"):
-                continue
-            h = name
-        out.append(h)
-    return out
 
 
 def intersection(a: list[str], b: list[str]) -> list[str]:
