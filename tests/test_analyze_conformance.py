@@ -12,8 +12,8 @@ de-duplication by rendered line.
 Cases not run, and why (each needs a kind meshlens does not read, or a harness meshlens does not
 have):
 
-* Gateway API Gateway: virtualServiceKubernetesGateways; RequestAuthentication:
-  virtualServiceJWTClaimRoute; MeshNetworks: unknown service registry in mesh networks.
+* RequestAuthentication: virtualServiceJWTClaimRoute; MeshNetworks: unknown service registry in
+  mesh networks.
 * ConfigMap (the sidecar injector's configuration): istioInjectionEnableNamespacesByDefault,
   istioInjectionProxyImageMismatch, injectionImageDistroless,
   injectionImageDistrolessNoMeshConfig (and ProxyConfig), istioInjectionProxyImageMismatchAbsolute,
@@ -45,7 +45,6 @@ from meshlens.analyze.inputs import load_for_analysis
 from meshlens.analyze.report import finalize
 
 SKIPPED = {
-    **dict.fromkeys(["virtualServiceKubernetesGateways"], "needs the Gateway API Gateway"),
     "virtualServiceJWTClaimRoute": "needs RequestAuthentication",
     "unknown service registry in mesh networks": "needs MeshNetworks",
     **dict.fromkeys([
@@ -91,7 +90,7 @@ def test_every_case_is_run_or_skipped_with_a_reason(shared: Path) -> None:
     mirrored = {a.METADATA.name for a in ANALYZERS}
     unknown = {c["analyzer"] for c in _cases(shared) if c["name"] in run_names} - mirrored
     assert not unknown, f"cases run by no analyzer: {unknown}"
-    assert len(run_names) == 66
+    assert len(run_names) == 67
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

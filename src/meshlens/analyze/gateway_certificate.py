@@ -18,7 +18,7 @@ from typing import Any
 
 from meshlens.analyze._istio import full_name
 from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, gov, iter_dicts
-from meshlens.analyze.gateway_port import gateway_selector
+from meshlens.analyze.gateway_port import gateway_selector, istio_gateways
 
 METADATA = Metadata(
     name="gateway.CertificateAnalyzer",
@@ -47,7 +47,7 @@ def _subset(x: dict[str, str], y: dict[str, str]) -> bool:
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:
-    gateways = ctx.of_kind("Gateway")
+    gateways = istio_gateways(ctx)
     for gw in gateways:
         sel = gateway_selector(gw)
         for other in gateways:

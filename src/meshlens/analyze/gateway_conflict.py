@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from meshlens.analyze._istio import full_name, labels_match
 from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, iter_dicts, selector_string
-from meshlens.analyze.gateway_port import gateway_selector, selector_path
+from meshlens.analyze.gateway_port import gateway_selector, istio_gateways, selector_path
 
 METADATA = Metadata(
     name="gateway.ConflictingGatewayAnalyzer",
@@ -43,7 +43,7 @@ def _parse_selector(text: str) -> dict[str, str]:
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:
-    gateways = ctx.of_kind("Gateway")
+    gateways = istio_gateways(ctx)
     pods = ctx.mesh.registry.workloads
     table: dict[tuple[str, str], dict[str, dict[str, str]]] = {}  # `initGatewaysMap`
     for gw in gateways:

@@ -25,6 +25,11 @@ METADATA = Metadata(
 )
 
 
+def istio_gateways(ctx: Context) -> list[object]:
+    """networking.istio.io Gateways (a Gateway API Gateway is another kind with the same name)."""
+    return [g for g in ctx.of_kind("Gateway") if g.group == "networking.istio.io"]
+
+
 def gateway_selector(gw: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in as_dict(getattr(gw, "spec", {}).get("selector")).items()}
 
@@ -37,7 +42,7 @@ def selector_path(gw: object, sel: dict[str, str]) -> tuple[str, ...]:
 def analyze(ctx: Context) -> Iterator[Finding]:
     pods = ctx.mesh.registry.workloads
     services = ctx.of_kind("Service")
-    for gw in ctx.of_kind("Gateway"):
+    for gw in istio_gateways(ctx):
         sel = gateway_selector(gw)
         sel_text = selector_string(sel)
         ports: set[int] = set()

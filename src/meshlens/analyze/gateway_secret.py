@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
 from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, iter_dicts, selector_string
-from meshlens.analyze.gateway_port import gateway_selector, selector_path
+from meshlens.analyze.gateway_port import gateway_selector, istio_gateways, selector_path
 from meshlens.resources.secret import FACTS
 
 METADATA = Metadata(
@@ -42,7 +42,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
     pods = sorted(ctx.mesh.registry.workloads, key=lambda w: (w.namespace, w.name))
     secrets = {(r.namespace, r.name): r for r in ctx.of_kind("Secret")}
     now = datetime.datetime.now(datetime.UTC)
-    for gw in ctx.of_kind("Gateway"):
+    for gw in istio_gateways(ctx):
         sel = gateway_selector(gw)
         pod = next((p for p in pods if labels_match(sel, p.labels)), None)
         if pod is None or not pod.namespace:

@@ -9,7 +9,8 @@ Mirrors pkg/config/analysis/analyzers/virtualservice/gateways.go (`analyzeVirtua
 has one analyzer for all three codes); the name is ``ns/name`` or the
 VirtualService's namespace; the Gateway's server hosts are sanitized (``./h``, ``*/h``, ``*/*``)
 and kept for the VirtualService's namespace (`host.NamesForNamespace`); one host that `Matches`
-a VirtualService host is enough. Kubernetes Gateway API Gateways are not read yet.
+a VirtualService host is enough. A Kubernetes Gateway API Gateway of that name is checked by its listeners' hostnames
+(`vsHostInKubernetesGateway`: a listener without hostname accepts every host).
 At the gateway, the hosts not served get 404 NR.
 """
 
@@ -34,7 +35,8 @@ METADATA = Metadata(
 
 def analyze(ctx: Context) -> Iterator[Finding]:
     yield from vs_internal_gateway.analyze(ctx)
-    gateways = {(g.namespace, g.name): g for g in ctx.of_kind("Gateway")}
+    gateways = {(g.namespace, g.name): g for g in ctx.of_kind("Gateway") if g.group == "networking.istio.io"}
+    kube = {(g.namespace, g.name): g for g in ctx.of_kind("Gateway") if g.group == "gateway.networking.k8s.io"}
     for vs in ctx.of_kind("VirtualService"):
         hosts = [str(h) for h in vs.spec.get("hosts") or []]
         for i, ref in enumerate(vs.spec.get("gateways") or []):
@@ -44,6 +46,14 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             ns, _, name = ref.partition("/") if "/" in ref else (vs.namespace, "", ref)
             gw = gateways.get((ns, name))
             path = ("spec", "gateways", i)
+            kgw = kube.get((ns, name)) if gw is None else None
+            if kgw is not None:  # `vsHostInKubernetesGateway`: listener hostnames (none: all)
+                lhosts = [str(x.get("hostname") or "") for x in kgw.spec.get("listeners") or []]
+                if any(not h for h in lhosts) or any(host_overlaps(g, h) for g in lhosts for h in hosts):
+                    continue
+                yield finding("ML1166", vs, path, hosts=gov(hosts), vs=full_name(vs),
+                              gateway=f"{ns}/{name}" if ns else name)
+                continue
             if gw is None:
                 yield finding("ML1161", vs, path, what="gateway", value=goq(ref),
                               fix={"hint": f"Create Gateway {ns}/{name}, or fix the reference "

@@ -157,7 +157,7 @@ def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = 
         from meshlens.model.gateways import merge_gateways, proxy_service_targets, select_gateways
 
         targets = proxy_service_targets(mesh.registry, proxy.workload)
-        ctx.gateway = merge_gateways(select_gateways(mesh.of_kind("Gateway"), proxy.workload, targets))
+        ctx.gateway = merge_gateways(select_gateways(mesh.gateways, proxy.workload, targets))
     out = CompileResult(proxy, scope, mesh, options=opts)
     if scope.vs_index is not None:
         out.diagnostics.extend(scope.vs_index.diagnostics)

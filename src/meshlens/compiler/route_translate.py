@@ -173,8 +173,15 @@ def _fraction_positive(value: Any) -> bool:
 
 # --- match --------------------------------------------------------------------------------------
 
-def translate_route_match(match: dict[str, Any] | None) -> rc_pb2.RouteMatch:
-    """`TranslateRouteMatch` (sidecar semantics: plain prefixes)."""
+def gateway_semantics(vs: Any) -> bool:
+    """`model.UseGatewaySemantics`: a VirtualService converted from a Gateway API route."""
+    res = getattr(vs, "resource", None)
+    return res is not None and res.annotations.get("internal.istio.io/route-semantics") == "gateway"
+
+
+def translate_route_match(match: dict[str, Any] | None, *, separated_prefix: bool = False) -> rc_pb2.RouteMatch:
+    """`TranslateRouteMatch`; ``separated_prefix``: Ingress/Gateway API semantics, where a prefix
+    other than ``/`` matches whole path segments (``path_separated_prefix``, trailing ``/`` cut)."""
     out = rc_pb2.RouteMatch(prefix="/")
     if match is None:
         return out
@@ -203,7 +210,10 @@ def translate_route_match(match: dict[str, Any] | None) -> rc_pb2.RouteMatch:
         if "exact" in uri:
             out.path = str(uri["exact"])
         elif "prefix" in uri:
-            out.prefix = str(uri["prefix"])
+            if separated_prefix and str(uri["prefix"]) != "/":
+                out.path_separated_prefix = str(uri["prefix"]).rstrip("/")
+            else:
+                out.prefix = str(uri["prefix"])
         elif "regex" in uri:
             out.safe_regex.regex = str(uri["regex"])
     out.case_sensitive.value = not bool(match.get("ignoreUriCase"))
@@ -631,7 +641,7 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
     if match is not None and match.get("name"):
         name = f"{name}.{match['name']}"
     out = Route(name=name)
-    out.match.CopyFrom(translate_route_match(match))
+    out.match.CopyFrom(translate_route_match(match, separated_prefix=gateway_semantics(vs)))
     out.metadata.CopyFrom(config_metadata(vs.namespace, vs.name))
     if match is not None and match.get("statPrefix"):
         out.stat_prefix = str(match["statPrefix"])
@@ -649,6 +659,15 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
         _apply_direct_response(out, http["directResponse"])
     else:
         _apply_destination(out, http, env, authority)
+        if gateway_semantics(vs):  # 500 for a backend that does not exist (Gateway API)
+            out.route.cluster_not_found_response_code = rc_pb2.RouteAction.INTERNAL_SERVER_ERROR
+            rw = http.get("rewrite") if isinstance(http.get("rewrite"), dict) else {}
+            if rw.get("uri") == "/" and not rw.get("uriRegexRewrite"):
+                out.route.ClearField("prefix_rewrite")
+                prefix = "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c
+                                 for c in out.match.path_separated_prefix)  # regexp.QuoteMeta
+                out.route.regex_rewrite.pattern.regex = f"^{prefix}(/?)(.*)"
+                out.route.regex_rewrite.substitution = "/\\2"
     out.decorator.operation = route_operation(out, vs.name, env.listener_port)
     if isinstance(http.get("fault"), dict):
         out.typed_per_filter_config[FAULT_FILTER].Pack(translate_fault(http["fault"]))

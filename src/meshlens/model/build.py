@@ -6,6 +6,7 @@ Layer: L3. Imports: resources, diagnostics, model.*.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshlens.diagnostics import Diagnostic
 from meshlens.model.destination_rules import DestinationRuleIndex
@@ -25,6 +26,10 @@ class Mesh:
     sidecars: list[Resource]
     virtual_services: list[Resource]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Istio Gateways: networking.istio.io ones and those converted from the Gateway API
+    gateways: list[Resource] = field(default_factory=list)
+    #: status conditions istiod would write on Gateway API objects
+    gateway_api_status: list[Any] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.kind == kind]
@@ -39,7 +44,10 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None)
         ('istio-system', 0)
     """
     mc = mesh_config or MeshConfig()
-    registry = build_registry(resources, trust_domain=mc.trust_domain,
+    from meshlens.model.gatewayapi import convert
+
+    gwapi = convert(resources)
+    registry = build_registry(resources + gwapi.infra, trust_domain=mc.trust_domain,
                               default_service_export=mc.export_to("defaultServiceExportTo"))
     drs = DestinationRuleIndex.build(
         [r for r in resources if r.kind == "DestinationRule"], root_namespace=mc.root_namespace,
@@ -48,5 +56,7 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None)
                               mc.root_namespace)
     return Mesh(resources, mc, registry, drs, pas,
                 [r for r in resources if r.kind == "Sidecar"],
-                [r for r in resources if r.kind == "VirtualService"],
-                list(registry.diagnostics))
+                [r for r in resources if r.kind == "VirtualService"] + gwapi.virtual_services,
+                list(registry.diagnostics),
+                [r for r in resources if r.kind == "Gateway" and r.group == "networking.istio.io"]
+                + gwapi.gateways, gwapi.statuses)
