@@ -641,7 +641,9 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
     if match is not None and match.get("name"):
         name = f"{name}.{match['name']}"
     out = Route(name=name)
-    out.match.CopyFrom(translate_route_match(match, separated_prefix=gateway_semantics(vs)))
+    out.match.CopyFrom(translate_route_match(match, separated_prefix=gateway_semantics(vs) or (
+        getattr(vs, "resource", None) is not None
+        and vs.resource.annotations.get("internal.istio.io/route-semantics") == "ingress")))
     out.metadata.CopyFrom(config_metadata(vs.namespace, vs.name))
     if match is not None and match.get("statPrefix"):
         out.stat_prefix = str(match["statPrefix"])

@@ -46,7 +46,7 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None)
     mc = mesh_config or MeshConfig()
     from meshlens.model.gatewayapi import convert
 
-    gwapi = convert(resources)
+    gwapi = convert(resources, mc)
     registry = build_registry(resources + gwapi.infra, trust_domain=mc.trust_domain,
                               default_service_export=mc.export_to("defaultServiceExportTo"))
     drs = DestinationRuleIndex.build(

@@ -44,6 +44,8 @@ KINDS: dict[tuple[str, str], bool] = {
     ("gateway.networking.k8s.io", "TCPRoute"): True,
     ("gateway.networking.k8s.io", "TLSRoute"): True,
     ("gateway.networking.k8s.io", "ReferenceGrant"): True,
+    ("networking.k8s.io", "Ingress"): True,
+    ("networking.k8s.io", "IngressClass"): False,
 }
 
 #: API versions accepted per group (others are skipped with an info line).
@@ -54,6 +56,7 @@ VERSIONS: dict[str, tuple[str, ...]] = {
     "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
     "security.istio.io": ("v1", "v1beta1"),
     "gateway.networking.k8s.io": ("v1", "v1beta1", "v1alpha2", "v1alpha3"),
+    "networking.k8s.io": ("v1",),
 }
 
 
@@ -180,7 +183,7 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 bad = True
         if bad:
             continue
-        k8s = group in ("", "apps", "discovery.k8s.io", "gateway.networking.k8s.io")
+        k8s = group in ("", "apps", "discovery.k8s.io", "gateway.networking.k8s.io", "networking.k8s.io")
         names = validate_metadata(kind, meta, namespaced=namespaced)
         if not admission:  # kept, as Istio's translator tests (no API server) would keep them
             result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,

@@ -11,6 +11,7 @@ Deployment and Service), plus the status conditions istiod would write (``meshle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshlens.model.gatewayapi.gateways import GROUP, convert_gateways
 from meshlens.model.gatewayapi.routes import convert_routes, reference_grants
@@ -26,16 +27,21 @@ class GatewayAPIResult:
     statuses: list[ObjectStatus] = field(default_factory=list)
 
 
-def convert(resources: list[Resource]) -> GatewayAPIResult:
-    """Convert every Gateway API object in ``resources`` (none: an empty result, quickly)."""
+def convert(resources: list[Resource], mesh_config: Any = None) -> GatewayAPIResult:
+    """Convert every Gateway API object and Ingress in ``resources`` (none: an empty result)."""
+    out = GatewayAPIResult()
+    if any(r.kind == "Ingress" for r in resources):
+        from meshlens.model.gatewayapi.ingress import convert_ingresses
+
+        out.gateways, out.virtual_services = convert_ingresses(resources, mesh_config)
     if not any(r.group == GROUP for r in resources):
-        return GatewayAPIResult()
+        return out
     namespaces = {r.name: dict(r.labels) for r in resources if r.kind == "Namespace" and r.group == ""}
     grants = reference_grants(resources)
     gws = convert_gateways(resources, namespaces, grants)
     routes = convert_routes(resources + gws.infra, gws.listeners, grants)
-    return GatewayAPIResult(gws.infra, gws.gateways, routes.virtual_services,
-                            gws.statuses + routes.statuses)
+    return GatewayAPIResult(gws.infra, out.gateways + gws.gateways,
+                            out.virtual_services + routes.virtual_services, gws.statuses + routes.statuses)
 
 
 __all__ = ["GROUP", "Condition", "GatewayAPIResult", "ObjectStatus", "convert"]
