@@ -22,6 +22,7 @@ from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, Output, ProxyT
 from meshlens.cli.explain import explain_app
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
+from meshlens.cli.describe import describe_app
 from meshlens.cli.status import status_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
@@ -167,6 +168,7 @@ app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("status")(status_cmd)
+app.add_typer(describe_app, name="describe")
 
 
 app.add_typer(proxy_config_app, name="proxy-config")
