@@ -66,3 +66,43 @@ def test_cli_describe_compiles_the_pods(tmp_path: Path) -> None:
                         "Match: /api/v1/products*\n")
     r = CliRunner().invoke(app, ["describe", "service", "nope"] + args[3:])
     assert r.exit_code == 2 and 'services "nope" not found' in r.output
+
+
+def test_cli_describe_pod(tmp_path: Path) -> None:
+    """`podDescribeCmd`: pod, its Services, the effective PeerAuthentication, ingress exposure."""
+    from typer.testing import CliRunner
+
+    from meshlens.cli import app
+    from meshlens.pipeline import load as load_files
+
+    root = Path(__file__).resolve().parents[1] / "tests" / "conformance" / "samples"
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("""apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio-injection: enabled}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: default}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: pp, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  portLevelMtls: {"9080": {mode: PERMISSIVE}}
+""")
+    files = [extra, root / "istio-system" / "ingressgateway.yaml",
+             root / "bookinfo" / "platform" / "kube" / "bookinfo.yaml",
+             root / "bookinfo" / "networking" / "bookinfo-gateway.yaml"]
+    loaded = load_files([str(f) for f in files])
+    pod = next(w.name for w in loaded.mesh.registry.workloads if w.name.startswith("productpage-v1"))
+    r = CliRunner().invoke(app, ["describe", "pod", pod] + [x for f in files for x in ("-f", str(f))])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"Pod: {pod}\n   Pod Revision: default\n"
+                               "   Pod Ports: 9080 (productpage), 15090 (istio-proxy)\n--------------------\n"
+                               "Service: productpage\n")
+    assert ("Effective PeerAuthentication:\n   Workload mTLS mode: STRICT\n   Port Level mTLS mode:\n"
+            "      9080: PERMISSIVE\nApplied PeerAuthentication:\n   strict.default, pp.default\n") in r.stdout
+    assert "Exposed on Ingress Gateway http://unknown\nVirtualService: bookinfo\n" in r.stdout

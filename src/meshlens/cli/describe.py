@@ -26,10 +26,15 @@ def _pods(loaded: Any) -> list[Any]:
         if (wl.namespace, wl.name) in have:
             continue
         status: dict[str, Any] = {"phase": "Running", "podIP": wl.ip}
-        containers = [{"name": "app", "ports": [{"name": p.name, "containerPort": p.port} for p in wl.container_ports]}]
-        if wl.injected:
-            containers.append({"name": "istio-proxy"})
-            status["containerStatuses"] = [{"name": "istio-proxy", "ready": wl.ready}]
+        body_spec = wl.resource.body.get("spec") or {}
+        tmpl = ((body_spec.get("template") or {}).get("spec") or {}) if wl.resource.kind != "Pod" else body_spec
+        containers = [{**c, "ports": [{"protocol": "TCP", **p} for p in c.get("ports") or []]}
+                      for c in tmpl.get("containers") or [] if isinstance(c, dict)]
+        status["containerStatuses"] = [{"name": c.get("name"), "ready": wl.ready} for c in containers]
+        if wl.injected:  # what the injector adds (the sidecar's Prometheus port)
+            containers.append({"name": "istio-proxy", "ports": [
+                {"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}]})
+            status["containerStatuses"].append({"name": "istio-proxy", "ready": wl.ready})
         body = {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": wl.name, "namespace": wl.namespace, "labels": dict(wl.labels)},
                 "spec": {"containers": containers}, "status": status}
@@ -38,28 +43,47 @@ def _pods(loaded: Any) -> list[Any]:
     return out
 
 
-@describe_app.command("service")
-def service_cmd(
-    name: Annotated[str, typer.Argument(help="SERVICE[.NAMESPACE]")],
-    filename: Files = [],  # noqa: B006
-    namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None,
-    config_dump: Annotated[list[str], typer.Option(
-        "--config-dump", help="POD=FILE: use this real config dump for that pod instead of compiling; "
-                              "repeatable")] = [],  # noqa: B006
-) -> None:
-    """The Service's pods, DestinationRule, VirtualService and ingress gateways, as istioctl
-    x describe service prints them (from the config meshlens compiles for the pods)."""
+_HELP = {
+    "pod": "The pod, its Services (DestinationRule, VirtualService), its effective PeerAuthentication "
+           "and the ingress gateways exposing it, as istioctl x describe pod prints them.",
+    "service": "The Service's pods, DestinationRule, VirtualService and ingress gateways, as istioctl "
+               "x describe service prints them (from the config meshlens compiles for the pods).",
+}
+
+
+Name = Annotated[str, typer.Argument(help="NAME[.NAMESPACE] of the pod or service")]
+ConfigDumps = Annotated[list[str], typer.Option(
+    "--config-dump", help="POD=FILE: use this real config dump for that pod instead of compiling; "
+                          "repeatable")]
+
+
+def _register(what: str) -> None:
+    def command(
+        name: Name,
+        filename: Files = [],  # noqa: B006
+        namespace: Namespace = None,
+        mesh_config: MeshConfigOpt = None,
+        config_dump: ConfigDumps = [],  # noqa: B006
+    ) -> None:
+        _describe(what, name, filename, namespace, mesh_config, config_dump)
+
+    command.__doc__ = _HELP[what]
+    describe_app.command(what)(command)
+
+
+def _describe(what: str, name: str, filename: list[str], namespace: str | None, mesh_config: str | None,
+              config_dump: list[str]) -> None:
     from meshlens.dump import ConfigDump, DumpError, from_message, parse_config_dump
     from meshlens.emit import config_dump as to_dump
     from meshlens.pipeline import compile_for, load
     from meshlens.render.describe import Inputs, describe_service
+    from meshlens.render.describe_pod import describe_pod
 
     if not filename:
         fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
     loaded = load(filename, mesh_config=mesh_config)
     report(loaded.diagnostics, loaded.errors, strict=False, quiet=True)
-    svc, _, ns = name.partition(".")
+    target, _, ns = name.partition(".")
     ns = ns or namespace or "default"
     given: dict[str, ConfigDump] = {}
     for item in config_dump:
@@ -82,6 +106,15 @@ def service_cmd(
 
     resources = [r for r in loaded.mesh.resources if r.kind != "Pod"] + _pods(loaded)
     try:
-        sys.stdout.write(describe_service(Inputs(resources, namespace or "default", dump_for), svc, ns))
+        inp = Inputs(resources, namespace or "default", dump_for)
+        if what == "pod":
+            sys.stdout.write(describe_pod(inp, target, ns, root=loaded.mesh.mesh_config.root_namespace,
+                                          peer=loaded.mesh.peer_authentications))
+        else:
+            sys.stdout.write(describe_service(inp, target, ns))
     except LookupError as exc:
         fail(str(exc))
+
+
+for _what in ("pod", "service"):
+    _register(_what)

@@ -326,9 +326,15 @@ class Describer:
             self.w(f"WARNING: Proxy is stale; it references to non-existent destination rule {found[0]}.{found[1]}\n")
         return dr
 
-    def describe_pod_services(self, pod: Resource, svc: Resource, pods_labels: list[dict[str, str]]) -> None:
-        """`describePodServices` (one Service)."""
+    def describe_pod_services(self, pod: Resource, svcs: list[Resource], pods_labels: list[dict[str, str]]) -> None:
+        """`describePodServices`."""
         cd = self.inp.dump_for(pod) or ConfigDump()
+        for row, svc in enumerate(svcs):
+            if row:
+                self.w("--------------------\n")
+            self._describe_one(cd, pod, svc, pods_labels)
+
+    def _describe_one(self, cd: ConfigDump, pod: Resource, svc: Resource, pods_labels: list[dict[str, str]]) -> None:
         self.print_service(svc, pod)
         ports = svc.spec.get("ports") or []
         lvl = L1 if len(ports) > 1 else L0
@@ -351,7 +357,7 @@ class Describer:
                     self.w(f"WARNING: Proxy is stale; it references to non-existent virtual service "
                            f"{found[0]}.{found[1]}\n")
 
-    def ingress_info(self, svc: Resource, pods_labels: list[dict[str, str]]) -> None:
+    def ingress_info(self, svcs: list[Resource], pods_labels: list[dict[str, str]]) -> None:
         """`printIngressInfo`."""
         pods = [r for r in self.inp.resources if r.kind == "Pod" and r.labels.get("istio") == "ingressgateway"
                 and (r.body.get("status") or {}).get("phase") == "Running"]
@@ -370,7 +376,7 @@ class Describer:
         seen_gw: set[str] = set()
         for pod in pods:
             cd = self.inp.dump_for(pod) or ConfigDump()
-            for p in svc.spec.get("ports") or []:
+            for svc, p in ((svc, p) for svc in svcs for p in svc.spec.get("ports") or []):
                 port = int(p.get("port") or 0)
                 dr = self._dr_for(cd, svc, port)
                 yes, no = self.subsets(dr, pods_labels) if isinstance(dr, Resource) else ([], [])
@@ -461,6 +467,6 @@ def describe_service(inp: Inputs, name: str, namespace: str) -> str:
                 "Use `istioctl kube-inject` or redeploy with Istio automatic sidecar injection.\n")
         return "".join(d.out)
     labels = [dict(p.labels) for p in ready]
-    d.describe_pod_services(ready[0], svc, labels)
-    d.ingress_info(svc, labels)
+    d.describe_pod_services(ready[0], [svc], labels)
+    d.ingress_info([svc], labels)
     return "".join(d.out)
