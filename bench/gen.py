@@ -2,8 +2,8 @@
 """Generate a synthetic Kubernetes + Istio mesh for the meshlens benchmark.
 
 Usage:
-    python bench/gen.py --services 1000 --out /tmp/mesh          # a folder, one file per kind
-    python bench/gen.py --services 1000 --out /tmp/mesh.yaml     # one multi-document file
+    python bench/gen.py --services 1000 --out mesh/              # a folder, one file per kind
+    python bench/gen.py --services 1000 --out mesh.yaml          # one multi-document file
 
 The output depends only on the arguments (``--seed`` included): the same command writes the
 same bytes. What is generated, for ``N`` services:

@@ -1,4 +1,8 @@
-"""Shared fixtures: the golden switch and the path to ../shared (read at test time, never copied)."""
+"""Shared fixtures: the golden switch and the path to the conformance data in this repository.
+
+Istio's conformance data (istioctl goldens, analyzer cases, CRD schemas, the bootstrap golden)
+lives under ``tests/conformance/``; each folder's ORIGIN.md says where it came from.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+CONFORMANCE = ROOT / "tests" / "conformance"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -21,6 +25,7 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    assert SHARED.is_dir(), f"{SHARED} is missing: tests read Istio conformance data from ../shared"
-    return SHARED
+def conformance() -> Path:
+    """``tests/conformance``: Istio's data copied into the repository (see each ORIGIN.md)."""
+    assert CONFORMANCE.is_dir(), f"{CONFORMANCE} is missing"
+    return CONFORMANCE

@@ -1,9 +1,9 @@
 """istioctl analyze conformance: the upstream analyzer test cases, run against meshlens's mirrors.
 
-Data: ../shared/conformance/analyze (MANIFEST.md, expected.json, testdata/, implicit-defaults.yaml),
-read at test time through the ``shared`` fixture and never copied into the repository.
+Data: tests/conformance/analyze (expected.json, testdata/, implicit-defaults.yaml; where they come
+from: ORIGIN.md there), reached through the ``conformance`` fixture.
 
-Harness semantics (MANIFEST.md): one analyzer per case; the input files plus implicit-defaults.yaml
+Harness semantics (expected.json's ``harness``): one analyzer per case; the input files plus implicit-defaults.yaml
 are loaded *with* runtime kinds and *without* validation, a resource without metadata.namespace
 keeps an empty namespace (``load_for_analysis(..., harness=True)``), kube-system and friends are
 dropped, and the result is compared as a multiset of (IST code, origin) after istioctl's
@@ -68,34 +68,34 @@ SKIPPED = {
 }
 
 
-def _cases(shared: Path) -> list[dict[str, Any]]:
-    data = json.loads((shared / "conformance" / "analyze" / "expected.json").read_text())
+def _cases(conformance: Path) -> list[dict[str, Any]]:
+    data = json.loads((conformance / "analyze" / "expected.json").read_text())
     cases: list[dict[str, Any]] = data["cases"]
     return cases
 
 
 def _all_cases() -> list[dict[str, Any]]:
-    from conftest import SHARED  # the same path the `shared` fixture checks
+    from conftest import CONFORMANCE  # the same path the `conformance` fixture checks
 
-    return _cases(SHARED) if SHARED.is_dir() else []
+    return _cases(CONFORMANCE)
 
 
 CASES = [c for c in _all_cases() if c["name"] not in SKIPPED]
 
 
-def test_every_case_is_run_or_skipped_with_a_reason(shared: Path) -> None:
-    names = {c["name"] for c in _cases(shared)}
+def test_every_case_is_run_or_skipped_with_a_reason(conformance: Path) -> None:
+    names = {c["name"] for c in _cases(conformance)}
     assert set(SKIPPED) <= names, set(SKIPPED) - names
     run_names = names - set(SKIPPED)
     mirrored = {a.METADATA.name for a in ANALYZERS}
-    unknown = {c["analyzer"] for c in _cases(shared) if c["name"] in run_names} - mirrored
+    unknown = {c["analyzer"] for c in _cases(conformance) if c["name"] in run_names} - mirrored
     assert not unknown, f"cases run by no analyzer: {unknown}"
     assert len(run_names) == 67
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_conformance(case: dict[str, Any], shared: Path) -> None:
-    base = shared / "conformance" / "analyze"
+def test_conformance(case: dict[str, Any], conformance: Path) -> None:
+    base = conformance / "analyze"
     files = [str(base / f) for f in case["inputs"]] + [str(base / "implicit-defaults.yaml")]
     mesh = str(base / case["meshConfigFile"]) if case["meshConfigFile"] else None
     loaded = load_for_analysis(files, mesh_config=mesh, harness=True)

@@ -40,6 +40,7 @@ Written but marked ``xfail(strict=True)`` (meshlens cannot produce istiod's outp
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -1853,17 +1854,19 @@ def test_fact13_no_original_port_metadata_and_no_default_idle_timeout() -> None:
         "idle_timeout": "300s"}
 
 
-# --- the seed example (/work/shared/seed/llm-server-example.yaml) -----------------------------
+# --- the seed example (section 07), as the package embeds it --------------------------------
+# meshlens/examples/llm-server.yaml holds the seed's seven objects (the same documents once
+# parsed) plus the client Deployment whose sidecar is compiled.
 
-SEED = "/work/shared/seed/llm-server-example.yaml"
 LLM = "llm-server.mesh-demo.svc.cluster.local"
 
 
 @pytest.fixture(scope="module")
 def seed() -> CompileResult:
-    with open(SEED, encoding="utf-8") as f:
-        docs = [d for d in yaml.safe_load_all(f) if d]
-    return compile_docs(docs + [client("mesh-demo")], "deploy/client.mesh-demo")
+    text = (resources.files("meshlens") / "examples" / "llm-server.yaml").read_text("utf-8")
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    assert [d["kind"] for d in docs].count("Deployment") == 3  # v1, v2 and the client
+    return compile_docs(docs, "deploy/client.mesh-demo")
 
 
 PORT_80_THRESHOLDS = {"max_connections": 200, "max_pending_requests": 2000, "max_requests": 20000,

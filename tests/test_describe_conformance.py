@@ -1,8 +1,7 @@
 """``meshlens describe service``: istioctl's four ``x describe`` conformance cases, byte for byte.
 
-Data: ../shared/conformance/istioctl/describe (cases/*/case.json, k8s.yaml, istio.yaml,
-expected.txt, and the config dumps istioctl's fake client returns per pod name), read at test
-time and never copied.
+Data: tests/conformance/istioctl/describe (cases/*/case.json, k8s.yaml, istio.yaml, expected.txt,
+and the config dumps istioctl's fake client returns per pod name; see ORIGIN.md).
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from meshlens.render.describe import Inputs, describe_service
 
 
 def _cases() -> list[Path]:
-    from conftest import SHARED
+    from conftest import CONFORMANCE
 
-    base = SHARED / "conformance" / "istioctl" / "describe" / "cases"
-    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    base = CONFORMANCE / "istioctl" / "describe" / "cases"
+    return sorted(p for p in base.iterdir() if p.is_dir())
 
 
 CASES = _cases()

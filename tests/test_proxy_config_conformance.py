@@ -1,4 +1,4 @@
-"""istioctl conformance: every case of ../shared/conformance/istioctl/cases.json, byte for byte.
+"""istioctl conformance: every case of tests/conformance/istioctl/cases.json, byte for byte.
 
 Each case's istioctl command line runs as is through ``meshlens proxy-config`` (istioctl's
 ``--file`` is accepted as a hidden alias), from the conformance folder so its relative paths
@@ -30,7 +30,7 @@ from meshlens.render.proxy_config.route import describe_route_domains
 from meshlens.render.proxy_config.secret import render_secrets
 from meshlens.render.proxy_config.table import render_table
 
-ISTIOCTL = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "istioctl"
+ISTIOCTL = Path(__file__).resolve().parent / "conformance" / "istioctl"
 ROOTCA_EXPIRY = dt.datetime(2033, 5, 2, 3, 41, 33, tzinfo=dt.UTC)
 
 
@@ -49,14 +49,14 @@ def _normalize_json(text: str) -> str:
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: c["id"])
-def test_case_matches_istioctl(case: dict[str, Any], shared: Path,
+def test_case_matches_istioctl(case: dict[str, Any], conformance: Path,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     words = shlex.split(case["command"])
     assert words[:2] == ["istioctl", "proxy-config"], case["command"]
     if case["id"].startswith("secret") or case["id"].startswith("all"):
         if dt.datetime.now(dt.UTC) >= ROOTCA_EXPIRY:
             pytest.skip("the golden's ROOTCA certificates have expired; see the fixed-clock test")
-    monkeypatch.chdir(shared / "conformance" / "istioctl")
+    monkeypatch.chdir(conformance / "istioctl")
     result = _run(words[2:])
     assert result.exit_code == 0, result.stderr
     expected = (ISTIOCTL / case["expected"]).read_text()

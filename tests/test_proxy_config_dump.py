@@ -25,7 +25,7 @@ from meshlens.dump import (
 from meshlens.errors import DumpError
 
 ROOT = Path(__file__).resolve().parents[1]
-ISTIOCTL = ROOT.parent / "shared" / "conformance" / "istioctl"
+ISTIOCTL = ROOT / "tests" / "conformance" / "istioctl"
 ALL_DUMP = ISTIOCTL / "proxyconfig" / "testdata" / "config_dump.json"
 SEED = ROOT / "tests" / "cases" / "seed-llm-server-canary" / "manifests.yaml"
 

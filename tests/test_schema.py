@@ -44,8 +44,7 @@ from meshlens.resources.schema import (
     validate_spec,
 )
 
-SHARED = Path(__file__).parents[1].parent / "shared"
-CRD_FILE = SHARED / "conformance" / "crds" / "istio-crds.gen.yaml"
+CRD_FILE = Path(__file__).parent / "conformance" / "crds" / "istio-crds.yaml"
 KINDS = sorted(KNOWN_KINDS)
 CODES = {"ML0101", "ML0102", "ML0103", "ML0104", "ML0106", "ML0107"}
 
@@ -722,7 +721,7 @@ def test_non_string_map_keys_are_stringified() -> None:
 @pytest.fixture(scope="session")
 def crd_schemas() -> dict[str, dict[str, Any]]:
     """kind → openAPIV3Schema of its storage version (v1), read from Istio's CRD file."""
-    assert CRD_FILE.exists(), f"{CRD_FILE} not found: the tests read Istio's CRDs from ../shared"
+    assert CRD_FILE.exists(), f"{CRD_FILE} not found (Istio's CRDs, see ORIGIN.md there)"
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out: dict[str, dict[str, Any]] = {}
     with CRD_FILE.open(encoding="utf-8") as f:

@@ -7,8 +7,8 @@ Two modes:
 * the default (``meshlens analyze``): as ``meshlens compile`` loads files, a resource without a
   namespace is in ``default`` and a resource the API server would reject is reported and left
   out;
-* ``harness=True``: the upstream istioctl analyzer test harness (shared/conformance/analyze,
-  MANIFEST.md): a resource without ``metadata.namespace`` keeps an *empty* namespace, and
+* ``harness=True``: the upstream istioctl analyzer test harness (tests/conformance/analyze,
+  expected.json): a resource without ``metadata.namespace`` keeps an *empty* namespace, and
   resources are not validated (the harness reads files without the API server or webhook).
 
 Both drop resources in the namespaces istioctl never analyzes (kube-system, kube-public,

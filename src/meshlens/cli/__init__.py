@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from importlib import resources as pkg_resources
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,8 @@ from meshlens.cli.analyze import analyze_cmd
 from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, Output, ProxyTypeOpt, Strict,
                                  compile_files, err)
 from meshlens.cli.explain import explain_app
+from meshlens.cli.extras import hint_for_exception, missing_for_command
+from meshlens.cli.helpfmt import plain_help
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.describe import describe_app
@@ -27,6 +29,8 @@ from meshlens.cli.status import status_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
+
+plain_help()  # `-f FILENAME`, not typer's `<list[str]>`
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Compile Kubernetes + Istio manifests into the Envoy config istiod would "
@@ -181,14 +185,28 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in ("compile", "demo", "trace", "explain", "proxy-config",
                                               "pc", "analyze"):
         quiet_gc()
+    hint = missing_for_command(sys.argv[1:])  # e.g. `lab` without pip install 'meshlens[lab]'
+    if hint is not None:
+        err.print(f"error: {hint}", markup=False)
+        sys.exit(2)
     try:
         app()
     except MeshlensError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {hint_for_exception(exc) or exc}", markup=False)
         sys.exit(2)
     except (KeyboardInterrupt, BrokenPipeError):
         sys.exit(130)
+    except ModuleNotFoundError as exc:
+        hint = hint_for_exception(exc)
+        if hint is None:
+            _internal_error(exc)
+        err.print(f"error: {hint}", markup=False)
+        sys.exit(2)
     except Exception as exc:  # a bug in meshlens: say so in one line, never a traceback
-        err.print(f"internal error: {type(exc).__name__}: {exc} (this is a meshlens bug; please "
-                  "report it with the input that caused it)", markup=False)
-        sys.exit(3)
+        _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    err.print(f"internal error: {type(exc).__name__}: {exc} (this is a meshlens bug; please "
+              "report it with the input that caused it)", markup=False)
+    sys.exit(3)

@@ -53,19 +53,26 @@ def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool, qu
         raise typer.Exit(2)
 
 
-def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-                  strict: bool = False, *, limits: Any = None, proxy_type: Any = None) -> Any:
-    """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
-
-    ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
-    """
+def load_files(files: list[str], mesh_config: str | None, strict: bool = False, *,
+               limits: Any = None) -> Any:
+    """Load manifests and report their diagnostics (exit 2 on unusable input)."""
     from meshlens.loader import Limits
-    from meshlens.pipeline import compile_for, load
+    from meshlens.pipeline import load
 
     if not files:
         fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
     loaded = load(files, mesh_config=mesh_config, limits=limits or Limits())
     report(loaded.diagnostics, loaded.errors, strict=strict)
+    return loaded
+
+
+def compile_loaded(loaded: Any, proxy: str, namespace: str | None, proxy_type: Any = None) -> Any:
+    """Compile PROXY from loaded manifests and report the compiler's diagnostics.
+
+    ``proxy_type`` (a :class:`ProxyKind`) forces sidecar or router; by default it is inferred.
+    """
+    from meshlens.pipeline import compile_for
+
     try:
         result = compile_for(loaded, proxy, namespace=namespace,
                              proxy_type=proxy_type.value if proxy_type is not None else None)
@@ -74,6 +81,16 @@ def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_conf
     for d in result.diagnostics:
         err.print(d.format(), markup=False)
     return result
+
+
+def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
+                  strict: bool = False, *, limits: Any = None, proxy_type: Any = None) -> Any:
+    """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
+
+    ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
+    """
+    return compile_loaded(load_files(files, mesh_config, strict, limits=limits), proxy, namespace,
+                          proxy_type)
 
 
 def quiet_gc() -> None:

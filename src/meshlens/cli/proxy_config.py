@@ -11,6 +11,7 @@ comes from ``meshlens.render.proxy_config`` and is written to stdout as is. A ba
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -49,6 +50,15 @@ FileAlias = Annotated[str | None, typer.Option("--file", hidden=True, show_defau
 Output = Annotated[str, typer.Option("-o", "--output", help="short, json or yaml.")]
 Port = Annotated[int, typer.Option("--port", min=0, help="Filter by port.")]
 Address = Annotated[str, typer.Option("--address", help="Filter by address.")]
+Fqdn = Annotated[str, typer.Option("--fqdn", help="Filter clusters by name (substring).")]
+Subset = Annotated[str, typer.Option("--subset", help="Filter clusters by subset (substring).")]
+Direction = Annotated[str, typer.Option("--direction",
+                                        help="Filter clusters by direction (substring).")]
+ClusterName = Annotated[str, typer.Option("--cluster", help="Filter by cluster name.")]
+Status = Annotated[str, typer.Option("--status", help="Filter by health status.")]
+ListenerType = Annotated[str, typer.Option("--type", help="Filter listeners by type: HTTP, TCP, "
+                                                          "HTTP+TCP.")]
+RouteName = Annotated[str, typer.Option("--name", help="Only this route configuration.")]
 Verbose = Annotated[bool, typer.Option(
     "--verbose/--no-verbose", help="Full rows (istioctl's --verbose, on by default).")]
 ExplainPorts = Annotated[bool, typer.Option(
@@ -161,52 +171,87 @@ def _check_output(output: str) -> None:
         _fail(str(exc))
 
 
-def _command(name: str, *aliases: str, hidden: bool = False) -> Callable[[Any], Any]:
-    """Register a command under its istioctl name and (hidden) aliases."""
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """Where a view reads from: the options every proxy-config command shares."""
+
+    command: str
+    proxy: str | None
+    filename: list[str] | None
+    namespace: str | None
+    mesh_config: str | None
+    config_dump: str | None
+    file: str | None  # istioctl's --file: the config dump (the /clusters dump for `endpoint`)
+
+    def source(self, *, dump_path: str | None = None, required: bool = True) -> _Source | None:
+        return _source(self.command, self.proxy, self.filename, self.namespace, self.mesh_config,
+                       dump_path, required=required)
+
+    def dump(self) -> _Source:
+        src = self.source(dump_path=self.config_dump or self.file)
+        assert src is not None
+        return src
+
+
+def _shared_params() -> list[inspect.Parameter]:
+    def p(name: str, annotation: Any) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                 annotation=annotation)
+    return [p("proxy", Proxy), p("filename", Files), p("namespace", Namespace),
+            p("mesh_config", MeshConfigOpt), p("config_dump", ConfigDumpOpt),
+            p("file", FileAlias)]
+
+
+_SHARED = tuple(q.name for q in _shared_params())
+
+
+def _view(name: str, *aliases: str, hidden: bool = False) -> Callable[[Any], Any]:
+    """Register ``fn(inp: _Input, **its own options)`` as a command under its istioctl name and
+    (hidden) aliases. The shared input options come first; ``-o`` is checked before anything
+    is read."""
     def register(fn: Any) -> Any:
-        proxy_config_app.command(name, hidden=hidden)(fn)
-        for alias in aliases:
-            proxy_config_app.command(alias, hidden=True)(fn)
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
+
+        def command(**kwargs: Any) -> None:
+            if "output" in kwargs:
+                _check_output(kwargs["output"])
+            inp = _Input(name, **{k: kwargs.pop(k) for k in _SHARED})
+            fn(inp, **kwargs)
+
+        params = [*_shared_params(), *own]
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {q.name: q.annotation for q in params}
+        command.__doc__, command.__name__ = fn.__doc__, fn.__name__
+        for i, command_name in enumerate((name, *aliases)):
+            proxy_config_app.command(command_name, hidden=hidden or i > 0)(command)
         return fn
     return register
 
 
-@_command("cluster", "clusters", "c")
+@_view("cluster", "clusters", "c")
 def cluster_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    fqdn: Annotated[str, typer.Option("--fqdn", help="Filter by name (substring).")] = "",
+    inp: _Input, fqdn: Fqdn = "",
     port: Annotated[int, typer.Option("--port", min=0, help="Filter by port (|PORT| in the "
                                                             "name).")] = 0,
-    subset: Annotated[str, typer.Option("--subset", help="Filter by subset (substring).")] = "",
-    direction: Annotated[str, typer.Option("--direction", help="Filter by direction "
-                                                               "(substring).")] = "",
-    explain_ports: ExplainPorts = False,
+    subset: Subset = "", direction: Direction = "", explain_ports: ExplainPorts = False,
     output: Output = "short",
 ) -> None:
     """Clusters: SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE."""
     from meshlens.render.proxy_config.cluster import ClusterFilter, render_clusters
     from meshlens.render.proxy_config.ports import build_port_layers
 
-    _check_output(output)
-    src = _source("cluster", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
     f = ClusterFilter(fqdn=fqdn, port=port, subset=subset, direction=direction)
-    _run(src, lambda d: render_clusters(
+    _run(inp.dump(), lambda d: render_clusters(
         d, filter=f, output=output, ports=build_port_layers(d) if explain_ports else None))
 
 
-@_command("endpoint", "endpoints", "ep")
+@_view("endpoint", "endpoints", "ep")
 def endpoint_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None,
+    inp: _Input,
     clusters_dump: Annotated[str | None, typer.Option(
         "--clusters-dump", help="Envoy's /clusters?format=json output (health and outlier "
                                 "status); - for stdin.", show_default=False)] = None,
-    file: FileAlias = None,
-    address: Address = "", port: Port = 0,
-    cluster: Annotated[str, typer.Option("--cluster", help="Filter by cluster name.")] = "",
-    status: Annotated[str, typer.Option("--status", help="Filter by health status.")] = "",
+    address: Address = "", port: Port = 0, cluster: ClusterName = "", status: Status = "",
     explain_ports: ExplainPorts = False,
     output: Output = "short",
 ) -> None:
@@ -217,10 +262,8 @@ def endpoint_cmd(
     from meshlens.render.proxy_config.endpoint import EndpointFilter, render_endpoints
     from meshlens.render.proxy_config.ports import build_port_layers
 
-    _check_output(output)
-    clusters_path = clusters_dump or file  # istioctl's --file is /clusters for `endpoint`
-    src = _source("endpoint", proxy, filename, namespace, mesh_config, config_dump,
-                  required=clusters_path is None)
+    clusters_path = clusters_dump or inp.file  # istioctl's --file is /clusters for `endpoint`
+    src = inp.source(dump_path=inp.config_dump, required=clusters_path is None)
     if clusters_path is not None:
         label = "<stdin>" if clusters_path == "-" else clusters_path
         try:
@@ -238,124 +281,85 @@ def endpoint_cmd(
     sys.stdout.write(text)
 
 
-@_command("eds", hidden=True)
+@_view("eds", hidden=True)
 def eds_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    address: Address = "", port: Port = 0,
-    cluster: Annotated[str, typer.Option("--cluster", help="Filter by cluster name.")] = "",
-    status: Annotated[str, typer.Option("--status", help="Filter by health status.")] = "",
-    output: Output = "short",
+    inp: _Input, address: Address = "", port: Port = 0, cluster: ClusterName = "",
+    status: Status = "", output: Output = "short",
 ) -> None:
     """ClusterLoadAssignments from the dump's EDS section: NAME, STATUS, LOCALITY, CLUSTER."""
     from meshlens.render.proxy_config.endpoint import EndpointFilter, render_eds
 
-    _check_output(output)
-    src = _source("eds", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
     f = EndpointFilter(address=address, port=port, cluster=cluster, status=status)
-    _run(src, lambda d: render_eds(d, filter=f, output=output))
+    _run(inp.dump(), lambda d: render_eds(d, filter=f, output=output))
 
 
-@_command("listener", "listeners", "l")
+@_view("listener", "listeners", "l")
 def listener_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    address: Address = "", port: Port = 0,
-    type_: Annotated[str, typer.Option("--type", help="Filter by type: HTTP, TCP, HTTP+TCP.")] = "",
-    verbose: Verbose = True,
-    output: Output = "short",
+    inp: _Input, address: Address = "", port: Port = 0, type_: ListenerType = "",
+    verbose: Verbose = True, output: Output = "short",
 ) -> None:
     """Listeners: ADDRESSES, PORT, MATCH, DESTINATION (one row per filter chain)."""
     from meshlens.render.proxy_config.listener import ListenerFilter, render_listeners
 
-    _check_output(output)
-    src = _source("listener", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
     f = ListenerFilter(address=address, port=port, type=type_, verbose=verbose)
-    _run(src, lambda d: render_listeners(d, filter=f, output=output))
+    _run(inp.dump(), lambda d: render_listeners(d, filter=f, output=output))
 
 
-@_command("route", "routes", "r")
+@_view("route", "routes", "r")
 def route_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    name: Annotated[str, typer.Option("--name", help="Only this route configuration.")] = "",
-    verbose: Verbose = True,
-    output: Output = "short",
+    inp: _Input, name: RouteName = "", verbose: Verbose = True, output: Output = "short",
 ) -> None:
     """Routes: NAME, VHOST NAME, DOMAINS, MATCH, VIRTUAL SERVICE."""
     from meshlens.render.proxy_config.route import RouteFilter, render_routes
 
-    _check_output(output)
-    src = _source("route", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
     f = RouteFilter(name=name, verbose=verbose)
-    _run(src, lambda d: render_routes(d, filter=f, output=output))
+    _run(inp.dump(), lambda d: render_routes(d, filter=f, output=output))
 
 
-@_command("secret", "secrets", "s")
-def secret_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    output: Output = "short",
-) -> None:
-    """Secrets: certificate type, status, validity now, serial number and dates."""
-    from meshlens.render.proxy_config.secret import render_secrets
+BootstrapOutput = Annotated[str, typer.Option("-o", "--output",
+                                              help="json (default), yaml or short.")]
 
-    _check_output(output)
-    src = _source("secret", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
-    _run(src, lambda d: render_secrets(d, output=output))
-
-
-@_command("bootstrap", "b")
-def bootstrap_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    output: Annotated[str, typer.Option("-o", "--output",
-                                        help="json (default), yaml or short.")] = "json",
-) -> None:
-    """The bootstrap (json), or the Istio and Envoy versions (-o short)."""
-    from meshlens.render.proxy_config.bootstrap import render_bootstrap
-
-    _check_output(output)
-    src = _source("bootstrap", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
-    _run(src, lambda d: render_bootstrap(d, output=output))
+#: Views with no options but -o: (names, module of meshlens.render.proxy_config, its renderer
+#: ``render(dump, output=...)``, help, the -o option, its default).
+_PLAIN_VIEWS: list[tuple[tuple[str, ...], str, str, str, Any, str]] = [
+    (("secret", "secrets", "s"), "secret", "render_secrets",
+     "Secrets: certificate type, status, validity now, serial number and dates.", Output, "short"),
+    (("bootstrap", "b"), "bootstrap", "render_bootstrap",
+     "The bootstrap (json), or the Istio and Envoy versions (-o short).", BootstrapOutput, "json"),
+    (("ecds", "ec"), "ecds", "render_ecds", "Extension configs (ECDS): ECDS NAME, TYPE.", Output,
+     "short"),
+]
 
 
-@_command("ecds", "ec")
-def ecds_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
-    output: Output = "short",
-) -> None:
-    """Extension configs (ECDS): ECDS NAME, TYPE."""
-    from meshlens.render.proxy_config.ecds import render_ecds
+def _plain_view(names: tuple[str, ...], module: str, renderer: str, doc: str, output_opt: Any,
+                default: str) -> None:
+    def view(inp: _Input, output: str = default) -> None:
+        import importlib
 
-    _check_output(output)
-    src = _source("ecds", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
-    _run(src, lambda d: render_ecds(d, output=output))
+        render = getattr(importlib.import_module(f"meshlens.render.proxy_config.{module}"),
+                         renderer)
+        _run(inp.dump(), lambda d: render(d, output=output))
+
+    view.__annotations__ = {"inp": _Input, "output": output_opt, "return": None}
+    view.__doc__, view.__name__ = doc, f"{names[0]}_cmd"
+    _view(*names)(view)
 
 
-@_command("all", "a")
+for _names, _module, _renderer, _doc, _opt, _default in _PLAIN_VIEWS:
+    _plain_view(_names, _module, _renderer, _doc, _opt, _default)
+
+
+@_view("all", "a")
 def all_cmd(
-    proxy: Proxy = None, filename: Files = None, namespace: Namespace = None,
-    mesh_config: MeshConfigOpt = None, config_dump: ConfigDumpOpt = None, file: FileAlias = None,
+    inp: _Input,
     with_headers: Annotated[bool, typer.Option(
         "--with-headers", help="A ------ X INFO ------ line before each section.")] = False,
-    verbose: Verbose = True,
-    fqdn: Annotated[str, typer.Option("--fqdn", help="Filter clusters by name.")] = "",
-    direction: Annotated[str, typer.Option("--direction",
-                                           help="Filter clusters by direction.")] = "",
-    subset: Annotated[str, typer.Option("--subset", help="Filter clusters by subset.")] = "",
+    verbose: Verbose = True, fqdn: Fqdn = "", direction: Direction = "", subset: Subset = "",
     port: Annotated[int, typer.Option("--port", min=0, help="Filter clusters, listeners and "
                                                             "endpoints by port.")] = 0,
     address: Annotated[str, typer.Option("--address", help="Filter listeners and endpoints by "
                                                            "address.")] = "",
-    type_: Annotated[str, typer.Option("--type", help="Filter listeners by type.")] = "",
+    type_: ListenerType = "",
     name: Annotated[str, typer.Option("--name", help="Filter routes by name.")] = "",
     output: Output = "short",
 ) -> None:
@@ -366,9 +370,7 @@ def all_cmd(
     from meshlens.render.proxy_config.listener import ListenerFilter
     from meshlens.render.proxy_config.route import RouteFilter
 
-    _check_output(output)
-    src = _source("all", proxy, filename, namespace, mesh_config, config_dump or file)
-    assert src is not None
+    src = inp.dump()
     if output == "short":
         missing = missing_sections(src.dump)
         if missing:
@@ -380,4 +382,3 @@ def all_cmd(
         listeners=ListenerFilter(address=address, port=port, type=type_, verbose=verbose),
         routes=RouteFilter(name=name, verbose=verbose),
         endpoints=EndpointFilter(address=address, port=port)))
-

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, ProxyTypeOpt, err, fail, report
+from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, ProxyTypeOpt, compile_loaded, fail,
+                                 load_files)
 
 
 class TraceOutput(str, Enum):
@@ -36,8 +37,7 @@ def trace_cmd(
 
     For a gateway (router) the request arrives at its Service port instead of being captured.
     """
-    from meshlens.errors import UsageError
-    from meshlens.pipeline import compile_for, load, server_compiler
+    from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
     from meshlens.simulate import Request, simulate
 
@@ -45,17 +45,8 @@ def trace_cmd(
         req = Request.parse(url, headers=header, method=method)
     except ValueError as exc:
         fail(str(exc))
-    if not filename:
-        fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
-    loaded = load(filename, mesh_config=mesh_config)
-    report(loaded.diagnostics, loaded.errors, strict=False)
-    try:
-        result = compile_for(loaded, proxy, namespace=namespace,
-                             proxy_type=proxy_type.value if proxy_type is not None else None)
-    except UsageError as exc:
-        fail(str(exc))
-    for d in result.diagnostics:
-        err.print(d.format(), markup=False)
+    loaded = load_files(filename, mesh_config)
+    result = compile_loaded(loaded, proxy, namespace, proxy_type)
     if result.proxy.is_router:  # a gateway: the request arrives at its Service port
         from meshlens.simulate_gateway import simulate_gateway
 

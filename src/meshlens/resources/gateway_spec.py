@@ -2,7 +2,7 @@
 
 Layer: L2. Imports: resources.schema (its nodes and rules; only schema imports this module).
 
-Written from the Gateway CRD (``../shared/conformance/crds``): ``servers[]`` with a required
+Written from the Gateway CRD (``tests/conformance/crds``): ``servers[]`` with a required
 ``port`` (``number``, ``protocol``, ``name`` required; ``targetPort``) and ``hosts``, an optional
 ``bind``, ``name``, ``defaultEndpoint`` and the same ``ServerTLSSettings`` as a Sidecar ingress (its
 third CEL rule repeats the first one and is left out, as for the Sidecar: see SKIPPED_CEL).
