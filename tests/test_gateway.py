@@ -288,3 +288,22 @@ def test_cli_trace_and_proxy_config_on_a_gateway(argv_proxy: str) -> None:
     assert "8080" in r.output and "Route: http.8080" in r.output
     r = CliRunner().invoke(app, ["proxy-config", "route", argv_proxy, *files])
     assert r.exit_code == 0 and "http.8080" in r.output and "/productpage" in r.output
+
+
+def test_auto_passthrough() -> None:
+    """`builtAutoPassthroughFilterChains` + `buildOutboundSniDnatClusters`: SNI chains per service
+    port and subset, Istio mTLS ALPNs, SNI-DNAT clusters without TLS."""
+    _, result = case("gateway-auto-passthrough")
+    lst = next(x for x in result.listeners if x.name == "0.0.0.0_15443")
+    web = [fc for fc in lst.filter_chains if "web.shop" in fc.filter_chain_match.server_names[0]]
+    assert [list(fc.filter_chain_match.server_names) for fc in web] == [
+        ["outbound_.8000_._.web.shop.svc.cluster.local"], ["outbound_.8000_.v1_.web.shop.svc.cluster.local"]]
+    assert list(web[0].filter_chain_match.application_protocols) == [
+        "istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"]
+    names = [c.name for c in result.clusters]
+    i = names.index("BlackHoleCluster")
+    assert "outbound_.8000_.v1_.web.shop.svc.cluster.local" in names[i + 1:]
+    sni = result.cluster("outbound_.8000_._.web.shop.svc.cluster.local")
+    assert not sni.HasField("transport_socket") and not sni.transport_socket_matches
+    cla = next(e for e in result.endpoints if e.cluster_name == "outbound_.8000_.v1_.web.shop.svc.cluster.local")
+    assert len(cla.endpoints[0].lb_endpoints) == 1

@@ -8,8 +8,8 @@ no inbound clusters. The cluster builder itself differs in three places, each gu
 type in :mod:`meshlens.compiler.clusters`: no ``use_downstream_protocol`` for undeclared ports
 (`applyH2Upgrade`'s comment: gateways do no protocol detection), Passthrough services become EDS
 (`convertResolution`), and DestinationRule ``credentialName`` is honoured without a
-workloadSelector (`buildUpstreamClusterTLSContext`). AUTO_PASSTHROUGH's SNI-DNAT clusters are
-not built yet.
+workloadSelector (`buildUpstreamClusterTLSContext`). With an AUTO_PASSTHROUGH server the
+SNI-DNAT clusters (``outbound_.PORT_.SUBSET_.HOST``, no TLS) follow BlackHoleCluster.
 """
 
 from __future__ import annotations
@@ -23,4 +23,9 @@ def build_gateway_clusters(ctx: ClusterContext) -> list[BuiltCluster]:
     for svc in ctx.scope.services:
         out.extend(build_outbound(ctx, svc))
     out.append(build_blackhole(ctx))
+    merged = ctx.gateway
+    if merged is not None and merged.auto_passthrough:  # `buildOutboundSniDnatClusters`
+        for svc in ctx.scope.services:
+            if not svc.mesh_external:
+                out.extend(build_outbound(ctx, svc, sni_dnat=True))
     return out

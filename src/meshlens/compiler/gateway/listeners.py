@@ -19,7 +19,7 @@ One listener per merged server port, ``BIND_PORT`` (``0.0.0.0_8080``: the port a
 * a listener whose servers produce no chain is left out, as istiod omits it.
 
 istiod builds the listeners in Go map order; meshlens sorts them by name, as for sidecars.
-AUTO_PASSTHROUGH servers and QUIC listeners are not built (see the README).
+QUIC listeners are not built (PILOT_ENABLE_QUIC_LISTENERS is off by default).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ from meshlens.model.gateways import (
     is_passthrough,
 )
 from meshlens.model.registry import ServicePort
-from meshlens.model.scope import host_overlaps
+from meshlens.compiler.names import sni_name
+from meshlens.model.scope import host_overlaps, host_subset_of
 
 WILDCARD = "0.0.0.0"
 GATEWAY_RULE = "gateway"
@@ -67,6 +68,7 @@ class GwChain:
     stat_prefix: str = ""
     sni: list[str] = field(default_factory=list)
     tls: Any = None  # DownstreamTlsContext
+    alpn: list[str] = field(default_factory=list)
     filters: list[lc_pb2.Filter] = field(default_factory=list)
     metadata: str = ""
 
@@ -154,7 +156,7 @@ class GatewayListenerBuilder:
                         return [chain]
             return []
         if s.tls_mode == "AUTO_PASSTHROUGH":
-            return []  # builtAutoPassthroughFilterChains: not built by meshlens yet
+            return self.auto_passthrough_chains(s)
         out: list[GwChain] = []
         known = self.sni_by_port.setdefault(s.number, {})
         for vs in self.vss_for(gateway):
@@ -175,6 +177,25 @@ class GatewayListenerBuilder:
                                                 "virtual-service", f"tls route bound to {gateway}")
                     out.append(GwChain(origin, sni=snis, filters=self.tcp_route_filters(s, tls["route"], vs),
                                        metadata=_vs_meta(vs)))
+        return out
+
+    def auto_passthrough_chains(self, s: GatewayServer) -> list[GwChain]:
+        """`builtAutoPassthroughFilterChains`: per service port (and DestinationRule subset) whose
+        hostname is within a server host, a chain matching SNI ``outbound_.PORT_.SUBSET_.HOST`` and
+        Istio's mTLS ALPNs, proxying to the SNI-DNAT cluster of that name."""
+        out: list[GwChain] = []
+        for svc in self.ctx.scope.services:
+            if svc.mesh_external or not any(host_subset_of(svc.hostname, h) for h in s.sni_hosts):
+                continue
+            rule = self.ctx.rule_for(svc)
+            for port in svc.ports:
+                if port.protocol == protocol.UDP:
+                    continue
+                for subset in [""] + [sub.name for sub in (rule.subsets if rule else [])]:
+                    name = sni_name("outbound", port.port, subset, svc.hostname)
+                    out.append(GwChain(server_origin(s, f"AUTO_PASSTHROUGH to {svc.hostname}:{port.port}"),
+                                       sni=[name], alpn=list(flt.ALPN_ALL_ISTIO),
+                                       filters=self.ob.tcp_filters(svc, port, name, subset, stat=name)))
         return out
 
     # -- assembly ---------------------------------------------------------------------------------
@@ -198,6 +219,8 @@ class GatewayListenerBuilder:
         fc = lc_pb2.FilterChain()
         if chain.sni and "*" not in chain.sni:
             fc.filter_chain_match.server_names.extend(sorted(chain.sni))
+        if chain.alpn:
+            fc.filter_chain_match.application_protocols.extend(chain.alpn)
         if chain.tls is not None:
             fc.transport_socket.CopyFrom(downstream_socket(chain.tls))
         fc.transport_socket_connect_timeout.seconds = TRANSPORT_SOCKET_CONNECT_TIMEOUT_S
