@@ -126,3 +126,18 @@ spec:
                    "found in Gateway shop/web-gw.")]
     got = findings(tmp_path, text.replace("HOST", "web.example.com").replace("GW", "nope"), a)
     assert [c for c, _ in got] == ["ML1161", "ML1166"]
+
+
+def test_gateway_api_status_findings(tmp_path: Path) -> None:
+    bad = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: broken, namespace: default}
+spec:
+  parentRefs: [{name: helloworld-gateway}]
+  rules: [{backendRefs: [{name: nope, port: 80}]}]
+"""
+    got = findings(tmp_path, bad, "gatewayapi.StatusAnalyzer", base="gateway-api-helloworld")
+    assert got == [("ML1167", "HTTPRoute default/broken parent Gateway/default/helloworld-gateway: "
+                               "condition ResolvedRefs is False (BackendNotFound): "
+                               "backend(nope.default.svc.cluster.local) not found")]
+    assert findings(tmp_path, "", "gatewayapi.StatusAnalyzer", base="gateway-api-helloworld") == []

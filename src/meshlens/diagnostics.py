@@ -168,6 +168,8 @@ CODES: dict[str, Code] = {
            title="certificate shared by gateways"),
         _c("ML1166", W, "one or more host {hosts} defined in VirtualService {vs} not found in "
            "Gateway {gateway}.", istio="IST0132", title="VirtualService host not in its Gateway"),
+        _c("ML1167", W, "{where}: condition {type} is {status} ({reason}): {detail}",
+           title="Gateway API status condition not healthy"),
         _c("ML1201", E, "{dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers "
            "503 NC (NoClusterFound)", title="route to a cluster the proxy does not have"),
         _c("ML1202", E, "{clusters} empty: {reason}; a request routed to subset {subset} fails "

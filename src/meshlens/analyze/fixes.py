@@ -68,6 +68,8 @@ FIXES: dict[str, Fix] = {
                       "for a host on one port and workload only the first server takes effect."),
     "ML1165": Fix("", "Use one Gateway (one server per host) for the certificate, or a distinct "
                       "certificate per Gateway."),
+    "ML1167": Fix("", "See `meshlens status`: fix what the reason names (a parentRef, a listener's "
+                      "allowedRoutes or hostname, a backendRef or its ReferenceGrant, a certificate)."),
     "ML1166": Fix("", "Add the host to a server of {gateway}, or change the VirtualService "
                         "hosts: requests for these hosts get 404 NR at the gateway."),
     "ML1152": Fix("", "Restart the pod so the injector adds istio-proxy."),
