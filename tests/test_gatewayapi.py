@@ -251,3 +251,60 @@ def test_ingress_conversion() -> None:
     assert t.verdict == "ok" and t.clusters[0]["name"] == "outbound|8000||web.shop.svc.cluster.local"
     t = simulate_gateway(result, Request.parse("http://other.example.com/"))
     assert t.verdict == "NR"
+
+
+GRPC_TLS = """apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {matchLabels: {app: echo}}
+  template: {metadata: {labels: {app: echo}}, spec: {containers: [{name: e, image: e, ports: [{containerPort: 7070}, {containerPort: 8443}]}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: default}
+spec:
+  selector: {app: echo}
+  ports: [{name: grpc, port: 7070}, {name: https, port: 8443}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: grpc, port: 80, protocol: HTTP}
+  - {name: tls, port: 443, protocol: TLS, hostname: "*.example.com", tls: {mode: Passthrough}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: grpc}]
+  rules:
+  - matches: [{method: {service: proto.EchoTestService, method: Echo}}]
+    backendRefs: [{name: echo, port: 7070}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: echo-tls, namespace: default}
+spec:
+  parentRefs: [{name: gw, sectionName: tls}]
+  hostnames: [echo.example.com]
+  rules: [{backendRefs: [{name: echo, port: 8443}]}]
+"""
+
+
+def test_grpcroute_and_tlsroute() -> None:
+    """`convertGRPCRoute` (service/method → exact path) and `convertTLSRoute` (SNI passthrough)."""
+    loaded = load_string(GRPC_TLS, "grpc.yaml")
+    result = compile_for(loaded, "deploy/gw-istio.default")
+    rc = next(r for r in result.routes if r.name == "http.80")
+    assert rc.virtual_hosts[0].routes[0].match.path == "/proto.EchoTestService/Echo"
+    tls = next(x for x in result.listeners if x.name == "0.0.0.0_443")
+    assert list(tls.filter_chains[0].filter_chain_match.server_names) == ["echo.example.com"]
+    assert all(s.healthy for s in loaded.mesh.gateway_api_status)
