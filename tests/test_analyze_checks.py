@@ -196,6 +196,55 @@ def test_NC_is_not_reported_twice_when_istioctl_already_says_not_found(tmp_path:
     assert [f.code for f in found] == ["ML1103"]
 
 
+API_9080 = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata: {labels: {app: api, version: v1}}
+    spec: {containers: [{name: api, image: api, ports: [{containerPort: 9080}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: api}
+  ports: [{name: http, port: 9080}]
+---
+""" + dr("  host: api\n  subsets: [{name: v1, labels: {version: v1}}]\n", name="api") + \
+    "---\n" + vs("  hosts: [api]\n  http:\n  - route:\n    - destination: {host: api, subset: v1}\n",
+                 name="api")
+
+
+def test_port_80_workaround_routes_are_an_info_note_not_NC(tmp_path: Path) -> None:
+    """issue 15: with an HTTP port 80 in the mesh (here web's), istiod copies the VirtualService
+    for api (port 9080 only) into route table 80 with destinations on port 80
+    (`buildSidecarVirtualHostsForVirtualService`); only a request to api:80 reaches them."""
+    found = analyze(tmp_path, API_9080)
+    assert not only(found, "ML1201")
+    f = one(found, "ML1206")
+    assert f.level_name == "Info" and f.flag == ""
+    assert "outbound|80|v1|api.shop.svc.cluster.local does not exist" in f.message
+    assert "api.shop.svc.cluster.local has no port 80 (ports: 9080)" in f.message
+    assert "port.number" not in f.message and "Nothing breaks" in f.fix
+    assert all(x.level_name == "Info" for x in found), [x.code for x in found]
+    explicit = API_9080.replace("{host: api, subset: v1}", "{host: api, subset: v1, port: "
+                                "{number: 9080}}")
+    assert not only(analyze(tmp_path, explicit), "ML1206")
+
+
+def test_route_from_a_port_80_service_to_a_missing_port_80_is_still_NC(tmp_path: Path) -> None:
+    """The workaround note is only for virtual hosts of services without port 80: web has port
+    80, so its route to api on port 80 really fails."""
+    route = vs("  hosts: [web]\n  http:\n  - route:\n    - destination: {host: api}\n",
+               name="web-to-api")
+    found = analyze(tmp_path, API_9080 + "---\n" + route)
+    f = one(found, "ML1201")
+    assert "outbound|80||api.shop.svc.cluster.local" in f.message and f.flag == "NC"
+
+
 # --- ML1202 / ML1203: clusters without endpoints (UH) --------------------------------------------
 
 OTHER_APP = """\
@@ -211,13 +260,27 @@ spec:
 """
 
 
-def test_subset_whose_pods_are_not_endpoints_of_the_service_is_UH(tmp_path: Path) -> None:
+def test_routed_subset_whose_pods_are_not_endpoints_of_the_service_is_UH(
+        tmp_path: Path) -> None:
+    route = vs("  hosts: [web]\n  http:\n  - route:\n    - destination: {host: web, subset: v2}\n")
+    found = analyze(tmp_path, OTHER_APP + dr("  host: web\n  subsets: [{name: v2, labels: "
+                                             "{version: v2}}]\n") + "---\n" + route)
+    f = one(found, "ML1202")
+    assert "outbound|80|v2|web.shop.svc.cluster.local" in f.message
+    assert f.flag == "UH" and "503 UH" in f.message
+    # issue 15: the pod carrying version=v2 belongs to another service; it is not named
+    assert "no pod of web (selector app=web) carries the subset labels version=v2" in f.message
+    assert "other" not in f.message
+    assert not only(found, "ML1114")  # a pod with version=v2 exists: istioctl is satisfied
+
+
+def test_empty_subset_that_no_route_uses_is_not_an_error(tmp_path: Path) -> None:
+    """issue 15: bookinfo's destination-rule-all defines details v2 over a platform without
+    details-v2; no route sends there, so nothing fails (ML1205 notes the unused subset)."""
     found = analyze(tmp_path, OTHER_APP + dr("  host: web\n  subsets: [{name: v2, labels: "
                                              "{version: v2}}]\n"))
-    f = one(found, "ML1202")
-    assert "outbound|80|v2|web.shop.svc.cluster.local" in f.message and "other.shop" in f.message
-    assert f.flag == "UH" and "503 UH" in f.message
-    assert not only(found, "ML1114")  # a pod with version=v2 exists: istioctl is satisfied
+    assert not only(found, "ML1202")
+    assert [f.code for f in found] == ["ML1205"]
 
 
 def test_subset_with_endpoints_is_not_reported(tmp_path: Path) -> None:
@@ -289,6 +352,21 @@ def test_port_level_entry_drops_keepalive_outlier_detection_and_tls(tmp_path: Pa
     assert "has no outlierDetection, which drops" in by_block["outlierDetection"].message
     assert "no outlier_detection" in by_block["outlierDetection"].message
     assert "auto mTLS instead of tls mode ISTIO_MUTUAL" in by_block["tls"].message
+
+
+def test_port_level_entry_that_drops_only_the_balancing_algorithm_is_info(
+        tmp_path: Path) -> None:
+    """Istio's egress-rule-google-apis sample: `simple: ROUND_ROBIN` next to a port-level TLS
+    entry; port 80 then uses istiod's LEAST_REQUEST. Nothing fails: Info, not ML1210."""
+    text = dr("  host: web\n  trafficPolicy:\n    loadBalancer: {simple: ROUND_ROBIN}\n"
+              "    portLevelSettings:\n    - port: {number: 80}\n"
+              "      connectionPool: {tcp: {maxConnections: 100}}\n")
+    found = analyze(tmp_path, text)
+    f = one(found, "ML1213")
+    assert f.level_name == "Info" and "lb_policy LEAST_REQUEST" in f.message
+    assert "portLevelSettings[0] for port 80" in f.message and not only(found, "ML1210")
+    hashed = text.replace("{simple: ROUND_ROBIN}", "{consistentHash: {httpHeaderName: x-user}}")
+    assert one(analyze(tmp_path, hashed), "ML1210")  # losing session affinity is not harmless
 
 
 def test_port_level_entry_that_repeats_everything_drops_nothing(tmp_path: Path) -> None:
@@ -384,12 +462,22 @@ def test_outlier_detection_that_can_eject_every_endpoint(tmp_path: Path) -> None
 
 def test_limit_below_one_request_and_its_retries(tmp_path: Path) -> None:
     text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
-              "      tcp: {maxConnections: 1}\n      http: {maxRetries: 1}\n")
-    f = one(analyze(tmp_path, text), "ML1240")
-    assert "max_connections (maxConnections)" in f.message and "3 attempts" in f.message
+              "      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n")
+    found = only(analyze(tmp_path, text), "ML1240")  # Istio's circuit-breaking task
+    assert len(found) == 2
+    f = next(x for x in found if "max_connections (maxConnections)" in x.message)
+    assert "3 attempts" in f.message
     assert "Istio's default retry policy" in f.message and f.flag == "UO"
-    assert not only(analyze(tmp_path, text.replace("maxConnections: 1", "maxConnections: 100")),
-                    "ML1240")
+    roomy = text.replace("http1MaxPendingRequests: 1", "http1MaxPendingRequests: 100")
+    assert not only(analyze(tmp_path, roomy), "ML1240")  # 1 connection + 100 waiting
+
+
+def test_max_connections_alone_queues_instead_of_overflowing(tmp_path: Path) -> None:
+    """With the pending queue left unbounded (istiod's default), requests beyond the
+    connections wait: no 503 UO, so a small maxConnections alone is not reported."""
+    text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
+              "      tcp: {maxConnections: 1}\n      http: {maxRetries: 1}\n")
+    assert not only(analyze(tmp_path, text), "ML1240")
 
 
 def test_limit_below_retries_of_an_explicit_retry_policy(tmp_path: Path) -> None:
@@ -403,13 +491,26 @@ def test_limit_below_retries_of_an_explicit_retry_policy(tmp_path: Path) -> None
     assert not only(analyze(tmp_path, no_retries), "ML1240")
 
 
-def test_request_limit_with_unbounded_retries(tmp_path: Path) -> None:
+def test_request_limit_with_unbounded_retries_is_an_info_load_note(tmp_path: Path) -> None:
     text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
               "      http: {http2MaxRequests: 100}\n")
     f = one(analyze(tmp_path, text), "ML1241")
     assert "max_retries 4294967295" in f.message and "max_requests (http2MaxRequests)" in f.message
+    assert f.level_name == "Info" and "a load note, not a configuration error" in f.message
+    assert "more than about 34 concurrent requests" in f.message  # 100 / 3 attempts
     fine = text.replace("{http2MaxRequests: 100}", "{http2MaxRequests: 100, maxRetries: 10}")
     assert not only(analyze(tmp_path, fine), "ML1241")
+
+
+def test_bookinfo_style_request_budget_gives_no_warning(tmp_path: Path) -> None:
+    """issue 15: a plain `http2MaxRequests: 1000` with two subsets under Istio's default retry
+    policy is healthy: at most an Info note, never a Warning."""
+    text = dr("  host: web\n  trafficPolicy:\n    connectionPool:\n"
+              "      http: {http2MaxRequests: 1000}\n  subsets:\n"
+              "  - {name: v1, labels: {version: v1}}\n  - {name: v2, labels: {version: v1}}\n")
+    found = analyze(tmp_path, text)
+    assert all(f.level_name == "Info" for f in found), [f.code for f in found]
+    assert one(found, "ML1241")
 
 
 # --- ML1250 / ML1251: client TLS versus server mTLS ---------------------------------------------
@@ -590,14 +691,27 @@ def test_app_protocol_that_overrides_a_good_port_name(tmp_path: Path) -> None:
                     "ML1281")
 
 
-# --- ML1290: targetPort not declared by the pods ------------------------------------------------
+# --- ML1290: a named targetPort no container defines ------------------------------------------
 
-def test_target_port_not_declared_by_the_pods(tmp_path: Path) -> None:
-    base = BASE.replace("targetPort: 8080", "targetPort: 8081")
-    f = one(analyze(tmp_path, "", base=base), "ML1290")
-    assert "targetPort 8081 of port 80" in f.message and "they declare 8080" in f.message
-    assert f.flag == "UF"
-    assert not only(analyze(tmp_path, ""), "ML1290")
+def test_named_target_port_that_no_container_defines(tmp_path: Path) -> None:
+    base = BASE.replace("targetPort: 8080", "targetPort: web-http")
+    found = analyze(tmp_path, "", base=base)
+    f = one(found, "ML1290")
+    assert "targetPort web-http of port 80 names no containerPort" in f.message
+    assert "(unnamed) 8080" in f.message and f.flag == "UH"
+    assert not only(found, "ML0301")  # the loader's per-pod note is replaced by this finding
+    named = base.replace("ports: [{containerPort: 8080}]",
+                         "ports: [{name: web-http, containerPort: 8080}]")
+    assert not only(analyze(tmp_path, "", base=named), "ML1290")
+
+
+def test_numeric_target_port_without_container_port_is_legal(tmp_path: Path) -> None:
+    """issue 15: Kubernetes needs no containerPort for a numeric targetPort (grpc-echo listens
+    on ports given as arguments)."""
+    base = BASE.replace("targetPort: 8080", "targetPort: 17171")
+    assert analyze(tmp_path, "", base=base) == []
+    undeclared = BASE.replace("ports: [{containerPort: 8080}]", "args: [--port=8080]")
+    assert analyze(tmp_path, "", base=undeclared) == []
 
 
 @pytest.mark.parametrize("code", sorted(c for c in CODES if c.startswith("ML12")))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 from golden import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +122,58 @@ def test_suppress_annotation_on_the_resource(tmp_path: Path) -> None:
     assert r.returncode == 0 and "ML1103" not in r.stdout
 
 
+def test_suppress_takes_istioctls_resource_forms_and_exact_codes(tmp_path: Path) -> None:
+    """`--suppress CODE=RESOURCE` as istioctl: RESOURCE is `Kind name.namespace` (istioctl's help
+    text) or `Kind namespace/name` (its origin string), `*` globs; CODE is exact."""
+    path = write(tmp_path, NC_CASE)
+
+    def codes(*suppress: str) -> set[str]:
+        args = [a for s in suppress for a in ("--suppress", s)]
+        return {f["code"] for f in json.loads(run("-f", path, "-o", "json", *args).stdout)}
+
+    assert "ML1103" in codes()
+    for form in ("IST0101=VirtualService web.shop", "IST0101=VirtualService *.shop",
+                 "ML1103=VirtualService shop/web", "ML1103=VirtualService shop/*",
+                 "IST0101=*"):
+        assert "ML1103" not in codes(form), form
+    for form in ("IST0101=VirtualService web.other", "IST0101=VirtualService web",
+                 "IST0101=Service web.shop", "IST01*=VirtualService web.shop",
+                 "IST0102=VirtualService web.shop"):
+        assert "ML1103" in codes(form), form
+    r = run("-f", path, "--suppress", "IST9999=VirtualService web.shop")
+    assert "Warning: Supplied message code 'IST9999' is an unknown message code and will not " \
+           "have any effect." in r.stderr and r.returncode == 79
+
+
+@pytest.mark.parametrize(("value", "suppressed"), [
+    ("IST0101", True), ("ML1103", True), ("*", True), ("IST0118,IST0101", True),
+    ("IST0118, IST0101", False),  # istioctl splits on "," and does not trim
+    ("IST0102", False), ("ist0101", False)])
+def test_suppress_annotation_as_istioctl_reads_it(tmp_path: Path, value: str,
+                                                  suppressed: bool) -> None:
+    text = NC_CASE.replace("metadata: {name: web, namespace: shop}\nspec:\n  hosts",
+                           "metadata:\n  name: web\n  namespace: shop\n  annotations:\n"
+                           f"    galley.istio.io/analyze-suppress: '{value}'\nspec:\n  hosts")
+    found = {f["code"] for f in json.loads(run("-f", write(tmp_path, text), "-o", "json").stdout)}
+    assert ("ML1103" not in found) == suppressed
+    assert "ML1131" in found  # the Service's finding: the annotation is on the VirtualService
+
+
+def test_failure_threshold_levels(tmp_path: Path) -> None:
+    # no VirtualService, port 81 on its own targetPort: only the Info on port 81's name
+    infos_only = NC_CASE.rsplit("---\n", 1)[0].replace("port: 81, targetPort: 8080",
+                                                       "port: 81, targetPort: 8081")
+    path = write(tmp_path, infos_only)
+    assert {f["level"] for f in json.loads(run("-f", path, "-o", "json").stdout)} == {"Info"}
+    assert run("-f", path).returncode == 0
+    assert run("-f", path, "--failure-threshold", "Warning").returncode == 0
+    assert run("-f", path, "--failure-threshold", "Info").returncode == 79
+    assert run("-f", path, "--failure-threshold", "info").returncode == 79
+    assert run("-f", path, "--failure-threshold", "Info", "--output-threshold",
+               "Error").returncode == 79  # decided before the output threshold
+    assert run("-f", path, "--failure-threshold", "Info", "-S", "IST0118=Service *").returncode == 0
+
+
 def test_usage_errors_exit_64(tmp_path: Path) -> None:
     assert run().returncode == 64
     assert run("-f", SEED, "--failure-threshold", "fatal").returncode == 64
@@ -135,6 +188,60 @@ def test_unparseable_input_exits_65_unless_there_are_errors(tmp_path: Path) -> N
     r = run("-f", broken, "-f", SEED)
     assert r.returncode == 65 and "invalid YAML" in r.stderr
     assert run("-f", broken, "-f", write(tmp_path, NC_CASE)).returncode == 79
+
+
+def test_unreadable_file_is_not_reported_as_clean(tmp_path: Path) -> None:
+    """issue 15: "cannot read file" must not be followed by "✔ No validation issues found"."""
+    r = run("-f", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 65 and "cannot read file" in r.stderr
+    assert "\u2714" not in r.stderr
+    assert "(but 1 file could not be read or parsed)" in r.stderr
+
+
+def test_invalid_yaml_on_stdin_is_not_reported_as_clean() -> None:
+    r = run("-f", "-", stdin="apiVersion: v1\nkind: [\n")
+    assert r.returncode == 65 and "<stdin>:" in r.stderr and "invalid YAML" in r.stderr
+    assert "\u2714" not in r.stderr and "could not be read or parsed" in r.stderr
+
+
+SKIPPED_KINDS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: a, namespace: shop}
+spec: {}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b, namespace: shop}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny, namespace: shop}
+spec: {}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: patch, namespace: shop}
+spec: {}
+"""
+
+
+def test_skipped_kinds_are_named_once_per_kind_with_their_count(tmp_path: Path) -> None:
+    """issue 15: kinds meshlens does not read are not silently ignored."""
+    r = run("-f", write(tmp_path, SKIPPED_KINDS))
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.startswith("info: skipped")]
+    assert lines == [
+        "info: skipped 2 HTTPRoute (gateway.networking.k8s.io/v1): kind not read by meshlens, "
+        "not analyzed [ML0003]",
+        "info: skipped 1 AuthorizationPolicy (security.istio.io/v1): kind not read by meshlens, "
+        "not analyzed [ML0003]",
+        "info: skipped 1 EnvoyFilter (networking.istio.io/v1alpha3): kind not read by meshlens, "
+        "not analyzed [ML0003]"]
+    assert "\u2714" not in r.stderr and "4 resources of other kinds skipped" in r.stderr
+    as_json = run("-f", write(tmp_path, SKIPPED_KINDS), "-o", "json")
+    assert json.loads(as_json.stdout) == [] and "skipped 2 HTTPRoute" in as_json.stderr
 
 
 def test_proxy_option_restricts_the_compiled_view() -> None:
@@ -153,6 +260,9 @@ def test_stdin_and_list_analyzers() -> None:
 
 def test_json_fields(tmp_path: Path) -> None:
     findings = json.loads(run("-f", write(tmp_path, NC_CASE), "-o", "json").stdout)
+    schema = json.loads((ROOT / "src" / "meshlens" / "analyze" / "schemas" /
+                         "analyze.schema.json").read_text())
+    jsonschema.validate(findings + json.loads(run("-f", SEED, "-o", "json").stdout), schema)
     keys = {"code", "level", "message", "resource", "file", "line", "column", "flag",
             "istio_code", "fix"}
     assert findings and all(set(f) == keys for f in findings)

@@ -1,5 +1,5 @@
 """``python -m meshlens``."""
 
-from meshlens.cli import main
+from meshlens.launcher import main
 
 main()

@@ -13,6 +13,7 @@ Codes are never reused. ``istio`` names the IST code of the istioctl analyzer wi
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,11 @@ class Level(enum.StrEnum):
         return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Code:
+    """One catalogue entry: the code, its level, its message template, the istioctl analyzer
+    code with the same check (if any) and a short title."""
+
     code: str
     level: Level
     template: str
@@ -38,217 +42,274 @@ class Code:
     title: str = ""
 
 
-def _c(code: str, level: Level, template: str, istio: str = "", title: str = "") -> Code:
-    return Code(code, level, template, istio, title)
+#: The catalogue as a table (Istio keeps its own in msg/messages.yaml). An entry is a line
+#: ``CODE LEVEL IST-CODE TITLE`` (``-`` when no istioctl analyzer has the check) and then the
+#: message template on indented lines, joined with single spaces; ``#`` lines are comments.
+#: Templates are filled with ``str.format`` keyword arguments. Append new codes in their range.
+_CATALOGUE = """
+# ML00xx: reading input
+ML0001 error   -       file cannot be parsed
+    {message}
+ML0002 error   -       file cannot be read
+    cannot read {path}: {reason}
+ML0003 info    -       kind skipped
+    skipped {kind} {name}: kind not used by meshlens
+ML0004 error   -       not an object
+    document is not a Kubernetes object: {reason}
+ML0005 error   -       input too large
+    input limit exceeded: {message}
+ML0006 warning -       duplicate YAML key
+    duplicate key {key!r}: the last value wins
+ML0007 info    -       file skipped
+    skipped {path}: {reason}
+# ML01xx: structure of a resource (as the API server's schema check)
+ML0101 error   -       missing field
+    {kind} {name}: missing required field {field}
+ML0102 error   -       unknown field
+    unknown field {field!r}
+ML0103 error   -       wrong type
+    {field}: expected {expected}, got {got}
+ML0104 error   -       bad enum value
+    {field}: unsupported value {value!r}; supported values: {allowed}
+ML0105 error   -       duplicate resource
+    duplicate {kind} {ns}/{name}: the first one (at {first}) is kept
+ML0106 error   -       invalid value
+    {field}: {message}
+ML0107 error   -       oneof violated
+    {field}: only one of {fields} may be set
+# ML02xx: the proxy
+ML0201 error   -       proxy not found
+    proxy {proxy!r} not found: {reason}
+# ML03xx: model building
+ML0301 warning -       named targetPort unresolved
+    Service {name}: targetPort {port!r} is not a port of pod {pod}; the endpoint is left out
+ML0302 info    -       model note
+    {message}
+# ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
+# message after the field is the webhook's own wording; an error leaves the resource out,
+# a warning (what kubectl prints as "Warning:") keeps it.
+ML0401 error   -       rejected by istiod's validating webhook
+    {field}: {message}
+ML0402 warning -       istiod's validating webhook warns
+    {field}: {message}
+ML0403 warning -       a number or boolean read the YAML 1.1 way (as kubectl reads it)
+    {field}: {explanation}
+ML0404 warning -       admission error with admission off
+    {message} (rejected at admission; kept because admission is off)
+# ML05xx: the MeshConfig (--mesh-config, or the istio ConfigMap's mesh key)
+ML0501 warning -       MeshConfig not applied
+    the MeshConfig in {source} has errors, so it is not applied: istiod rejects such a
+    MeshConfig ("invalid mesh config, using last known state") and keeps its defaults, and
+    meshlens compiles with those defaults too
+ML0502 warning -       unknown MeshConfig field
+    {field}: unknown MeshConfig field; istiod ignores it
+# ML1xxx: meshlens analyze (analyzers in meshlens.analyze). ML10xx-ML11xx mirror istioctl
+# analyze: same check, same message text, same level, with its IST code. ML12xx are
+# meshlens's own checks; most are proven from the compiled xDS.
+ML1001 error   IST0001 analyzer failed
+    Internal error: {error}
+ML1002 warning IST0002 deprecated field
+    Deprecated: {what}
+ML1101 error   IST0101 VirtualService destination host not found
+    Referenced {what} not found: {value}
+ML1102 error   IST0112 destination port required
+    This VirtualService routes to a service {host} that exposes multiple ports {ports}.
+    Specifying a port in the destination is required to disambiguate.
+ML1103 error   IST0101 VirtualService subset not defined by a DestinationRule
+    Referenced {what} not found: {value}
+ML1104 warning IST0140 subset ignored by gateway route
+    Subset in virtual service {subset_vs} has no effect on ingress gateway {vs} requests
+ML1105 error   IST0109 several VirtualServices for one host
+    The VirtualServices {names} associated with mesh gateway define the same host {host} which
+    can lead to undefined behavior. This can be fixed by merging the conflicting VirtualServices
+    into a single resource.
+ML1106 warning IST0130 unreachable route rule
+    VirtualService rule {rule} not used ({reason}).
+ML1107 info    IST0131 ineffective match
+    VirtualService rule {rule} match {match} is not used (duplicate/overlapping match in rule
+    {dup}).
+ML1108 warning IST0165 internal gateway referenced
+    Gateway reference in VirtualService {vs} is to an implementation-generated internal Gateway:
+    {gateway}.
+ML1111 warning IST0128 server certificate not verified
+    DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no caCertificates
+    are set to validate server identity for host: {host}
+ML1112 warning IST0129 server certificate not verified (port level)
+    DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no caCertificates
+    are set to validate server identity for host: {host} at port {port}
+ML1113 warning IST0174 DestinationRule host unknown
+    The host {host} defined in the DestinationRule does not match any services in the mesh.
+ML1114 error   IST0173 subset selects no pod
+    The Subset {subset} defined in the DestinationRule does not select any pods. Which may lead
+    to 503 UH (NoHealthyUpstream).
+ML1121 error   IST0101 Sidecar selector matches no pod
+    Referenced {what} not found: {value}
+ML1122 error   IST0110 Sidecars select the same pod
+    The Sidecars {names} in namespace {ns} select the same workload pod {pod}, which can lead to
+    undefined behavior.
+ML1123 error   IST0111 several namespace-wide Sidecars
+    The Sidecars {names} in namespace {ns} have no workload selector, which can lead to
+    undefined behavior.
+ML1124 warning IST0167 policy without effect
+    The policy has no impact: {reason}.
+ML1131 info    IST0118 port protocol not declared
+    Port name {name} (port: {port}, targetPort: {target}) doesn't follow the naming convention
+    of Istio port.
+ML1132 warning IST0150 ExternalName port name
+    Port name for ExternalName service is invalid. Proxy may prevent tcp named ports and
+    unmatched traffic for ports serving TCP protocol from being forwarded correctly
+ML1133 warning IST0116 one port, several protocols
+    This deployment {name} is associated with multiple services using port {port} but different
+    protocols: {services}
+ML1134 warning IST0137 one targetPort, several ports
+    This deployment {name} is associated with multiple services {services} using targetPort
+    {target} but different ports: {ports}.
+ML1135 warning IST0144 application runs as UID 1337
+    User ID (UID) 1337 is reserved for the sidecar proxy.
+ML1141 warning IST0134 ServiceEntry needs addresses
+    ServiceEntry addresses are required for this protocol.
+ML1142 warning IST0177 ServiceEntry protocol conflict
+    Multiple ServiceEntries ({names}) define the same host {host} and port {port} with
+    conflicting protocols ({protocols}).
+ML1151 info    IST0102 namespace not injected
+    The namespace is not enabled for Istio injection. Run 'kubectl label namespace {ns}
+    istio-injection=enabled' to enable it, or 'kubectl label namespace {ns}
+    istio-injection=disabled' to explicitly mark it as not needing injection.
+ML1152 warning IST0103 pod without sidecar
+    The pod {pod} is missing the Istio proxy. This can often be resolved by restarting or
+    redeploying the workload.
+ML1153 warning IST0123 several injection labels
+    The namespace has more than one type of injection labels {labels}, which may lead to
+    undefined behavior. Make sure only one injection label exists.
+# gateways (istioctl's gateway analyzers, virtualservice.GatewayAnalyzer, Gateway API status)
+ML1161 error   IST0101 gateway reference not found
+    Referenced {what} not found: {value}
+ML1162 warning IST0162 gateway port not on its Service
+    The gateway is listening on a target port (port {port}) that is not defined in the Service
+    associated with its workload instances (Pod selector {selector}). If you need to access the
+    gateway port through the gateway Service, it will not be available.
+ML1163 error   IST0161 invalid gateway credential
+    The credential referenced by the Gateway {name} in namespace {ns} is invalid, which can cause
+    the traffic not to work as expected.
+ML1164 error   IST0145 conflicting gateways
+    Conflict with gateways {gateways} (workload selector {selector}, port {port}, hosts {hosts}).
+ML1165 warning IST0138 certificate shared by gateways
+    Duplicate certificate in multiple gateways {gateways} may cause 404s if clients re-use HTTP2
+    connections.
+ML1166 warning IST0132 VirtualService host not in its Gateway
+    one or more host {hosts} defined in VirtualService {vs} not found in Gateway {gateway}.
+ML1167 warning -       Gateway API status condition not healthy
+    {where}: condition {type} is {status} ({reason}): {detail}
+ML1201 error   -       route to a cluster the proxy does not have
+    {dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers 503 NC
+    (NoClusterFound)
+ML1202 error   -       subset cluster without endpoints
+    {clusters} empty: {reason}; a request routed to subset {subset} fails with 503 UH (no
+    healthy upstream)
+ML1203 warning -       service without endpoints
+    {clusters} empty: {reason}; a request to {host}:{port} fails with 503 UH (no healthy
+    upstream)
+ML1204 warning -       unused subset with a traffic policy
+    subset {subset} is not used by any VirtualService route: its trafficPolicy ({blocks}) never
+    applies; traffic to {host} goes to the service's default cluster
+ML1205 info    -       unused subset
+    subset {subset} is not used by any VirtualService route: no traffic reaches its cluster(s)
+ML1206 info    -       route copied to port 80 by istiod's workaround
+    {cluster} does not exist, but only istiod's port-80 workaround routes there: {host} has no
+    port 80 (ports: {ports}), yet istiod copies this VirtualService's routes into route table 80
+    of {proxies} (because another service has an HTTP port 80) and a destination without a port
+    becomes port 80 there; only a request to {host}:80, a port the Service does not have,
+    reaches this route
+ML1210 warning -       port-level settings drop inherited settings
+    {entry} for port {port} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}
+ML1211 warning -       subset settings drop inherited settings
+    {entry} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}
+ML1213 info    -       port-level or subset settings drop only the balancing algorithm
+    {entry} {how}, so {lost} {verb} not inherited on {clusters}: {consequence}; only the
+    load-balancing algorithm differs, no request fails because of it
+ML1212 warning -       port-level settings for a port the service does not have
+    portLevelSettings[{index}] is for port {port}, which is not a port of {service} (ports:
+    {ports}){hint}: the entry never matches and the destination-level policy applies
+ML1220 warning -       a zero that means default
+    {field}: 0 cannot be expressed: it means "default" to istiod, so {envoy_field} on {clusters}
+    is {value}: {meaning}
+ML1221 warning IST0133 deprecated consecutiveErrors
+    outlier detection consecutive errors is deprecated, use consecutiveGatewayErrors or
+    consecutive5xxErrors instead: istiod does not compile consecutiveErrors at all, so
+    {clusters} eject after Envoy's default 5 consecutive 5xx (consecutive_5xx unset)
+ML1230 warning -       outlier detection that never ejects
+    outlier detection on {cluster} can never eject an endpoint: it has {n} endpoints and
+    max_ejection_percent {pct}% ({why}); a failing endpoint keeps receiving its share of
+    requests and its 5xx/UF reach clients
+ML1231 warning -       outlier detection that can eject all
+    outlier detection on {cluster} can eject all {n} endpoints (max_ejection_percent {pct}%) and
+    healthy_panic_threshold is {panic}% (minHealthPercent {mhp}): after {n} consecutive failures
+    every request fails with 503 UH until base_ejection_time passes
+ML1240 warning -       connection pool limit below the retry attempts
+    circuit breaker {limit} on {cluster} is {value}, fewer than the {attempts} attempts one
+    request may take ({retries}): a few concurrent requests already overflow it, and more
+    when failures are retried (each retry is a new request through the same limits); the
+    requests over the limit fail with 503 UO (upstream overflow)
+ML1241 info    -       retries that multiply load
+    retries to {cluster} are unbounded (max_retries 4294967295) while {limit} is {value}: a load
+    note, not a configuration error: when the upstream fails, each request is sent up to
+    {attempts} times ({retries}), so the requests in flight grow up to {attempts}-fold; a load
+    of more than about {concurrent} concurrent requests then fills {limit} and new requests fail
+    with 503 UO (upstream overflow)
+ML1250 error   -       plaintext toward STRICT mTLS
+    cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication is STRICT on port
+    {port}: the server sidecar accepts only Istio mTLS there (no filter chain matches:
+    server-side NR) and closes the connection: 503 UC/UF
+ML1251 error   -       ISTIO_MUTUAL toward a plaintext server
+    cluster {cluster} sends Istio mTLS ({why}) to the pods of {endpoints}, which {server}: the
+    TLS handshake fails: 503 UF (upstream connection failure)
+ML1252 warning -       credentialName on a sidecar DestinationRule
+    tls.credentialName {credential} without workloadSelector is only read by gateways: sidecars
+    send plaintext on {clusters} (mode {mode} is not applied)
+ML1253 warning -       ISTIO_MUTUAL with other TLS fields
+    tls mode ISTIO_MUTUAL ignores {fields}: istiod uses the workload's Istio certificate and
+    root CA
+ML1260 warning -       useClientProtocol with h2UpgradePolicy
+    useClientProtocol: true makes h2UpgradePolicy: {policy} ineffective: {clusters} use the
+    downstream protocol (use_downstream_protocol_config)
+ML1261 warning -       h2 upgrade that does nothing
+    h2UpgradePolicy: UPGRADE has no effect on {clusters}: {why}
+ML1270 warning -       several DestinationRules for one host
+    {count} DestinationRules for host {host} are merged for {where} ({names}): only the oldest
+    trafficPolicy ({first}) applies, this one's trafficPolicy is ignored
+ML1271 warning -       duplicate subset
+    subset {subset} of host {host} is already defined by {first}: this definition is ignored
+ML1280 warning -       server-first protocol on a sniffed port
+    port {port} of {service} is not declared ({why}), so the sidecar sniffs its protocol, but it
+    looks like {proto}, a server-first protocol: the client waits for the server's greeting
+    while the sidecar waits for client bytes, and the connection hangs
+ML1281 warning -       appProtocol overrides the port name
+    appProtocol {app} overrides port name {name} on port {port} of {service}: {result}
+ML1290 warning -       named targetPort that no container defines
+    targetPort {target} of port {port} names no containerPort of the selected pods of
+    {workloads} (their ports: {declared}): Kubernetes leaves those pods out of the Service's
+    endpoints, so requests to port {port} are not sent to them (503 UH when no pod is left)
+"""
 
 
-E, W, I = Level.ERROR, Level.WARNING, Level.INFO
+def _parse_catalogue(text: str) -> dict[str, Code]:
+    """Read :data:`_CATALOGUE` into codes (an entry's template lines are joined with spaces)."""
+    heads: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("    "):
+            heads[-1].append(line.strip())
+        elif line.strip() and not line.startswith("#"):
+            code, level, istio, title = line.split(None, 3)
+            heads.append([code, level, "" if istio == "-" else istio, title])
+    return {
+        code: Code(code=code, level=Level(level), template=" ".join(template), istio=istio,
+                   title=title)
+        for code, level, istio, title, *template in heads
+    }
 
-#: The catalogue. Messages are templates filled with ``str.format`` keyword arguments.
-CODES: dict[str, Code] = {
-    c.code: c
-    for c in (
-        # ML00xx: reading input
-        _c("ML0001", E, "{message}", title="file cannot be parsed"),
-        _c("ML0002", E, "cannot read {path}: {reason}", title="file cannot be read"),
-        _c("ML0003", I, "skipped {kind} {name}: kind not used by meshlens", title="kind skipped"),
-        _c("ML0004", E, "document is not a Kubernetes object: {reason}", title="not an object"),
-        _c("ML0005", E, "input limit exceeded: {message}", title="input too large"),
-        _c("ML0006", W, "duplicate key {key!r}: the last value wins", title="duplicate YAML key"),
-        # ML01xx: structure of a resource (as the API server's schema check)
-        _c("ML0101", E, "{kind} {name}: missing required field {field}", title="missing field"),
-        _c("ML0102", E, "unknown field {field!r}", title="unknown field"),
-        _c("ML0103", E, "{field}: expected {expected}, got {got}", title="wrong type"),
-        _c("ML0104", E, "{field}: unsupported value {value!r}; supported values: {allowed}",
-           title="bad enum value"),
-        _c("ML0105", E, "duplicate {kind} {ns}/{name}: the first one (at {first}) is kept",
-           title="duplicate resource"),
-        _c("ML0106", E, "{field}: {message}", title="invalid value"),
-        _c("ML0107", E, "{field}: only one of {fields} may be set", title="oneof violated"),
-        # ML02xx: the proxy
-        _c("ML0201", E, "proxy {proxy!r} not found: {reason}", title="proxy not found"),
-        # ML03xx: model building
-        _c("ML0301", W, "Service {name}: targetPort {port!r} is not a port of pod {pod}; "
-           "the endpoint is left out", title="named targetPort unresolved"),
-        _c("ML0302", I, "{message}", title="model note"),
-        # ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
-        # message after the field is the webhook's own wording; an error leaves the resource out,
-        # a warning (what kubectl prints as "Warning:") keeps it.
-        _c("ML0401", E, "{field}: {message}", title="rejected by istiod's validating webhook"),
-        _c("ML0402", W, "{field}: {message}", title="istiod's validating webhook warns"),
-        _c("ML0403", W, "{field}: {explanation}",
-           title="a number or boolean read the YAML 1.1 way (as kubectl reads it)"),
-        _c("ML0404", W, "{message} (rejected at admission; kept because admission is off)",
-           title="admission error with admission off"),
-        # ML1xxx: meshlens analyze (analyzers in meshlens.analyze). ML10xx-ML11xx mirror istioctl
-        # analyze: same check, same message text, same level, with its IST code. ML12xx are
-        # meshlens's own checks; most are proven from the compiled xDS.
-        _c("ML1001", E, "Internal error: {error}", istio="IST0001", title="analyzer failed"),
-        _c("ML1002", W, "Deprecated: {what}", istio="IST0002", title="deprecated field"),
-        _c("ML1101", E, "Referenced {what} not found: {value}", istio="IST0101",
-           title="VirtualService destination host not found"),
-        _c("ML1102", E, "This VirtualService routes to a service {host} that exposes multiple ports "
-           "{ports}. Specifying a port in the destination is required to disambiguate.",
-           istio="IST0112", title="destination port required"),
-        _c("ML1103", E, "Referenced {what} not found: {value}", istio="IST0101",
-           title="VirtualService subset not defined by a DestinationRule"),
-        _c("ML1104", W, "Subset in virtual service {subset_vs} has no effect on ingress gateway {vs} "
-           "requests", istio="IST0140", title="subset ignored by gateway route"),
-        _c("ML1105", E, "The VirtualServices {names} associated with mesh gateway define the same "
-           "host {host} which can lead to undefined behavior. This can be fixed by merging the "
-           "conflicting VirtualServices into a single resource.", istio="IST0109",
-           title="several VirtualServices for one host"),
-        _c("ML1106", W, "VirtualService rule {rule} not used ({reason}).", istio="IST0130",
-           title="unreachable route rule"),
-        _c("ML1107", I, "VirtualService rule {rule} match {match} is not used (duplicate/overlapping "
-           "match in rule {dup}).", istio="IST0131", title="ineffective match"),
-        _c("ML1108", W, "Gateway reference in VirtualService {vs} is to an implementation-generated "
-           "internal Gateway: {gateway}.", istio="IST0165", title="internal gateway referenced"),
-        _c("ML1111", W, "DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no "
-           "caCertificates are set to validate server identity for host: {host}", istio="IST0128",
-           title="server certificate not verified"),
-        _c("ML1112", W, "DestinationRule {name} in namespace {ns} has TLS mode set to {mode} but no "
-           "caCertificates are set to validate server identity for host: {host} at port {port}",
-           istio="IST0129", title="server certificate not verified (port level)"),
-        _c("ML1113", W, "The host {host} defined in the DestinationRule does not match any services "
-           "in the mesh.", istio="IST0174", title="DestinationRule host unknown"),
-        _c("ML1114", E, "The Subset {subset} defined in the DestinationRule does not select any "
-           "pods. Which may lead to 503 UH (NoHealthyUpstream).", istio="IST0173",
-           title="subset selects no pod"),
-        _c("ML1121", E, "Referenced {what} not found: {value}", istio="IST0101",
-           title="Sidecar selector matches no pod"),
-        _c("ML1122", E, "The Sidecars {names} in namespace {ns} select the same workload pod {pod}, "
-           "which can lead to undefined behavior.", istio="IST0110",
-           title="Sidecars select the same pod"),
-        _c("ML1123", E, "The Sidecars {names} in namespace {ns} have no workload selector, which can "
-           "lead to undefined behavior.", istio="IST0111", title="several namespace-wide Sidecars"),
-        _c("ML1124", W, "The policy has no impact: {reason}.", istio="IST0167",
-           title="policy without effect"),
-        _c("ML1131", I, "Port name {name} (port: {port}, targetPort: {target}) doesn't follow the "
-           "naming convention of Istio port.", istio="IST0118", title="port protocol not declared"),
-        _c("ML1132", W, "Port name for ExternalName service is invalid. Proxy may prevent tcp named "
-           "ports and unmatched traffic for ports serving TCP protocol from being forwarded "
-           "correctly", istio="IST0150", title="ExternalName port name"),
-        _c("ML1133", W, "This deployment {name} is associated with multiple services using port "
-           "{port} but different protocols: {services}", istio="IST0116",
-           title="one port, several protocols"),
-        _c("ML1134", W, "This deployment {name} is associated with multiple services {services} "
-           "using targetPort {target} but different ports: {ports}.", istio="IST0137",
-           title="one targetPort, several ports"),
-        _c("ML1135", W, "User ID (UID) 1337 is reserved for the sidecar proxy.", istio="IST0144",
-           title="application runs as UID 1337"),
-        _c("ML1141", W, "ServiceEntry addresses are required for this protocol.", istio="IST0134",
-           title="ServiceEntry needs addresses"),
-        _c("ML1142", W, "Multiple ServiceEntries ({names}) define the same host {host} and port "
-           "{port} with conflicting protocols ({protocols}).", istio="IST0177",
-           title="ServiceEntry protocol conflict"),
-        _c("ML1151", I, "The namespace is not enabled for Istio injection. Run 'kubectl label "
-           "namespace {ns} istio-injection=enabled' to enable it, or 'kubectl label namespace {ns} "
-           "istio-injection=disabled' to explicitly mark it as not needing injection.",
-           istio="IST0102", title="namespace not injected"),
-        _c("ML1152", W, "The pod {pod} is missing the Istio proxy. This can often be resolved by "
-           "restarting or redeploying the workload.", istio="IST0103", title="pod without sidecar"),
-        _c("ML1153", W, "The namespace has more than one type of injection labels {labels}, which "
-           "may lead to undefined behavior. Make sure only one injection label exists.",
-           istio="IST0123", title="several injection labels"),
-        # gateways (istioctl's gateway analyzers and virtualservice.GatewayAnalyzer)
-        _c("ML1161", E, "Referenced {what} not found: {value}", istio="IST0101",
-           title="gateway reference not found"),
-        _c("ML1162", W, "The gateway is listening on a target port (port {port}) that is not "
-           "defined in the Service associated with its workload instances (Pod selector "
-           "{selector}). If you need to access the gateway port through the gateway Service, it "
-           "will not be available.", istio="IST0162", title="gateway port not on its Service"),
-        _c("ML1163", E, "The credential referenced by the Gateway {name} in namespace {ns} is "
-           "invalid, which can cause the traffic not to work as expected.", istio="IST0161",
-           title="invalid gateway credential"),
-        _c("ML1164", E, "Conflict with gateways {gateways} (workload selector {selector}, port "
-           "{port}, hosts {hosts}).", istio="IST0145", title="conflicting gateways"),
-        _c("ML1165", W, "Duplicate certificate in multiple gateways {gateways} may cause 404s if "
-           "clients re-use HTTP2 connections.", istio="IST0138",
-           title="certificate shared by gateways"),
-        _c("ML1166", W, "one or more host {hosts} defined in VirtualService {vs} not found in "
-           "Gateway {gateway}.", istio="IST0132", title="VirtualService host not in its Gateway"),
-        _c("ML1167", W, "{where}: condition {type} is {status} ({reason}): {detail}",
-           title="Gateway API status condition not healthy"),
-        _c("ML1201", E, "{dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers "
-           "503 NC (NoClusterFound)", title="route to a cluster the proxy does not have"),
-        _c("ML1202", E, "{clusters} empty: {reason}; a request routed to subset {subset} fails "
-           "with 503 UH (no healthy upstream)",
-           title="subset cluster without endpoints"),
-        _c("ML1203", W, "{clusters} empty: {reason}; a request to {host}:{port} fails with 503 UH "
-           "(no healthy upstream)",
-           title="service without endpoints"),
-        _c("ML1204", W, "subset {subset} is not used by any VirtualService route: its "
-           "trafficPolicy ({blocks}) never applies; traffic to {host} goes to the service's "
-           "default cluster", title="unused subset with a traffic policy"),
-        _c("ML1205", I, "subset {subset} is not used by any VirtualService route: no traffic "
-           "reaches its cluster(s)", title="unused subset"),
-        _c("ML1210", W, "{entry} for port {port} {how}, so {lost} {verb} not inherited on "
-           "{clusters}: {consequence}",
-           title="port-level settings drop inherited settings"),
-        _c("ML1211", W, "{entry} {how}, so {lost} {verb} not inherited on {clusters}: "
-           "{consequence}",
-           title="subset settings drop inherited settings"),
-        _c("ML1212", W, "portLevelSettings[{index}] is for port {port}, which is not a port of "
-           "{service} (ports: {ports}){hint}: the entry never matches and the destination-level "
-           "policy applies", title="port-level settings for a port the service does not have"),
-        _c("ML1220", W, "{field}: 0 cannot be expressed: it means \"default\" to istiod, so "
-           "{envoy_field} on {clusters} is {value}: {meaning}",
-           title="a zero that means default"),
-        _c("ML1221", W, "outlier detection consecutive errors is deprecated, use "
-           "consecutiveGatewayErrors or consecutive5xxErrors instead: istiod does not compile "
-           "consecutiveErrors at all, so {clusters} eject after Envoy's default 5 consecutive 5xx "
-           "(consecutive_5xx unset)", istio="IST0133", title="deprecated consecutiveErrors"),
-        _c("ML1230", W, "outlier detection on {cluster} can never eject an endpoint: it has {n} "
-           "endpoints and max_ejection_percent {pct}% ({why}); a failing endpoint keeps "
-           "receiving its share of requests and its 5xx/UF reach clients",
-           title="outlier detection that never ejects"),
-        _c("ML1231", W, "outlier detection on {cluster} can eject all {n} endpoints "
-           "(max_ejection_percent {pct}%) and healthy_panic_threshold is {panic}% "
-           "(minHealthPercent {mhp}): after {n} consecutive failures every request fails with "
-           "503 UH until base_ejection_time passes", title="outlier detection that can eject all"),
-        _c("ML1240", W, "circuit breaker {limit} on {cluster} is {value}, fewer than the {attempts} "
-           "attempts one request may take ({retries}): a single failing request and its retries "
-           "fill it, and concurrent requests fail with 503 UO (upstream overflow)",
-           title="connection pool limit below the retry attempts"),
-        _c("ML1241", W, "retries to {cluster} are unbounded (max_retries 4294967295) while "
-           "{limit} is {value}: when the upstream fails, each request is sent up to {attempts} "
-           "times ({retries}) and retries alone can fill {limit}, so new requests fail with "
-           "503 UO (upstream overflow)", title="retries that multiply load"),
-        _c("ML1250", E, "cluster {cluster} sends {what} to {endpoints}, whose PeerAuthentication "
-           "is STRICT on port {port}: the server sidecar accepts only Istio mTLS there (no filter "
-           "chain matches: server-side NR) and closes the connection: 503 UC/UF",
-           title="plaintext toward STRICT mTLS"),
-        _c("ML1251", E, "cluster {cluster} sends Istio mTLS ({why}) to the pods of {endpoints}, "
-           "which {server}: the TLS handshake fails: 503 UF (upstream connection failure)",
-           title="ISTIO_MUTUAL toward a plaintext server"),
-        _c("ML1252", W, "tls.credentialName {credential} without workloadSelector is only read by "
-           "gateways: sidecars send plaintext on {clusters} (mode {mode} is not applied)",
-           title="credentialName on a sidecar DestinationRule"),
-        _c("ML1253", W, "tls mode ISTIO_MUTUAL ignores {fields}: istiod uses the workload's Istio "
-           "certificate and root CA", title="ISTIO_MUTUAL with other TLS fields"),
-        _c("ML1260", W, "useClientProtocol: true makes h2UpgradePolicy: {policy} ineffective: "
-           "{clusters} use the downstream protocol (use_downstream_protocol_config)",
-           title="useClientProtocol with h2UpgradePolicy"),
-        _c("ML1261", W, "h2UpgradePolicy: UPGRADE has no effect on {clusters}: {why}",
-           title="h2 upgrade that does nothing"),
-        _c("ML1270", W, "{count} DestinationRules for host {host} are merged for {where} ({names}): "
-           "only the oldest trafficPolicy ({first}) applies, this one's trafficPolicy is ignored",
-           title="several DestinationRules for one host"),
-        _c("ML1271", W, "subset {subset} of host {host} is already defined by {first}: this "
-           "definition is ignored", title="duplicate subset"),
-        _c("ML1280", W, "port {port} of {service} is not declared ({why}), so the sidecar sniffs "
-           "its protocol, but it looks like {proto}, a server-first protocol: the client waits "
-           "for the server's greeting while the sidecar waits for client bytes, and the "
-           "connection hangs", title="server-first protocol on a sniffed port"),
-        _c("ML1281", W, "appProtocol {app} overrides port name {name} on port {port} of {service}: "
-           "{result}", title="appProtocol overrides the port name"),
-        _c("ML1290", W, "targetPort {target} of port {port} is not a containerPort of the selected "
-           "pods of {workloads} (they declare {declared}): if nothing listens there, connections "
-           "to the endpoints are refused: 503 UF (upstream connection failure)",
-           title="targetPort not declared by the pods"),
-    )
-}
+
+#: The catalogue: code → :class:`Code`.
+CODES: dict[str, Code] = _parse_catalogue(_CATALOGUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +325,10 @@ class Diagnostic:
     resource: ResourceRef | None = None
     path: FieldPath = ()
     args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every message, however built, shows what a terminal would hide (see :func:`visible`).
+        object.__setattr__(self, "message", visible(self.message))
 
     @property
     def level(self) -> Level:
@@ -285,6 +350,68 @@ class Diagnostic:
             "column": self.span.col if self.span else None,
             "field": render_path(self.path) if self.path else None,
         }
+
+
+#: Letters of other scripts that look like Latin ones (the common cases of Unicode's
+#: confusables.txt); characters whose compatibility form (NFKC) is ASCII are found as well.
+_LOOKALIKES = dict(zip(
+    "аеіјкорсухѕһԁԛԝӏүАВЕЅІЈКМНОРСТХУҮ" "αεικνορυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧı",
+    "aeijkopcyxshdqwlyABESIJKMHOPCTXYY" "aeikvopuxABEZHIKMNOPTYXi",
+    strict=True))
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else (
+        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+
+
+def _looks_like(ch: str) -> str | None:
+    """What a visible non-ASCII character passes for, or None."""
+    if ord(ch) < 0x80:
+        return None
+    plain = _LOOKALIKES.get(ch) or unicodedata.normalize("NFKC", ch)
+    return plain if plain != ch and plain.isascii() and plain.isalnum() else None
+
+
+def _about(ch: str) -> str | None:
+    """``U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e'`` (or "is invisible")."""
+    if ch.isprintable():
+        plain = _looks_like(ch)
+        what = f"looks like {plain!r}" if plain else None
+    elif ord(ch) >= 0x80:
+        what = "looks like a space" if unicodedata.category(ch) == "Zs" else "is invisible"
+    else:
+        what = None  # an ASCII control character: its escape says enough
+    if what is None:
+        return None
+    return f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}, which {what}"
+
+
+def visible(text: str) -> str:
+    """Show what a terminal would hide or disguise: invisible characters are escaped (Go/Python
+    style, ``\\u200b``), and a note names them and any letter that passes for a Latin one.
+
+    The note is added once (calling ``visible`` again changes nothing).
+
+    Example:
+        >>> print(visible("subset name is invalid: v1\u200b"))
+        subset name is invalid: v1\\u200b (contains U+200B ZERO WIDTH SPACE, which is invisible)
+        >>> print(visible("domain name r\u0435views"))
+        domain name r\u0435views (contains U+0435 CYRILLIC SMALL LETTER IE, which looks like 'e')
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    notes = [n for n in dict.fromkeys(_about(ch) for ch in text)
+             if n is not None and n.split(",")[0] not in text]
+    shown = "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+    if not notes:
+        return shown
+    more = f", and {len(notes) - 3} more" if len(notes) > 3 else ""
+    return f"{shown} (contains {', and '.join(notes[:3])}{more})"
 
 
 def report(

@@ -68,7 +68,7 @@ from meshlens.analyze import (
     vs_unreachable_rules,
     zero_means_default,
 )
-from meshlens.analyze.core import Context, Finding, Metadata, finding, from_diagnostic
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, from_diagnostic
 from meshlens.analyze.inputs import default_proxies, load_for_analysis, proxy_groups
 from meshlens.pipeline import Loaded
 
@@ -109,6 +109,17 @@ ANALYZERS: tuple[ModuleType, ...] = (
     protocol_sniffing,
     target_port,
 )
+
+#: The runner's own code (an analyzer or a compile that failed), documented like the analyzers'.
+DOCS = {
+    "ML1001": CodeDoc(
+        checks="Nothing in the input: the runner reports an analyzer that raised, or a proxy "
+               "whose compile failed (IST0001).",
+        matters="A meshlens bug: the other analyzers' findings are still reported, the failed "
+                "one's are missing.",
+        quiet="Always, unless meshlens has a bug.",
+        example="(none on purpose; report the input that caused it)"),
+}
 
 #: Loader diagnostics that are not findings (a skipped kind is not a problem).
 QUIET_DIAGNOSTICS = frozenset({"ML0003"})

@@ -29,6 +29,8 @@ class RouteRef:
     path: FieldPath  # its destination host field (or the rule when the destination is unknown)
     rule: str  # "VirtualService ns/name http[0]" or "the default route"
     mirror: bool = False
+    route_config: str = ""  # the RDS route configuration name ("80", "9080", "host:port")
+    vhost: str = ""  # the virtual host name, HOST:PORT
 
 
 def resource_by_ref(ctx: Context, ref: ResourceRef | None) -> Resource | None:
@@ -88,11 +90,13 @@ def http_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:
                 for name in names:
                     path = _locate(res, rule_path, name, listener_port, False) \
                         if res is not None else ()
-                    yield RouteRef(name, retries, res, path, rule)
+                    yield RouteRef(name, retries, res, path, rule, route_config=rc.name,
+                                   vhost=vh.name)
                 for m in action.request_mirror_policies:
                     path = _locate(res, rule_path, m.cluster, listener_port, True) \
                         if res is not None else ()
-                    yield RouteRef(m.cluster, 0, res, path, rule, mirror=True)
+                    yield RouteRef(m.cluster, 0, res, path, rule, mirror=True,
+                                   route_config=rc.name, vhost=vh.name)
 
 
 def tcp_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:

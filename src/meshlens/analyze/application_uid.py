@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import is_control_plane
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 
 METADATA = Metadata(
     name="applicationUID.Analyzer",
@@ -18,6 +18,16 @@ METADATA = Metadata(
     inputs=("Pod", "Deployment"),
     codes=("ML1135",),
 )
+
+DOCS = {
+    "ML1135": CodeDoc(
+        checks="Pods and Deployment pod templates whose pod or (non-proxy) container "
+               "securityContext.runAsUser is 1337 (istioctl applicationUID.Analyzer, IST0144).",
+        matters="The sidecar's iptables rules exempt UID 1337 (the proxy's own UID), so the "
+                "application's traffic bypasses the sidecar: no mTLS, no routing, no telemetry.",
+        quiet="Any other UID; the istio-proxy container itself; control-plane pods.",
+        example="spec:\n  template:\n    spec:\n      securityContext: {runAsUser: 1337}"),
+}
 
 UID = 1337
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from meshlens.analyze.fixes import FIXES
 from meshlens.compiler import CompileResult
-from meshlens.diagnostics import CODES, Diagnostic, Level
+from meshlens.diagnostics import CODES, Diagnostic, Level, visible
 from meshlens.errors import MeshlensError
 from meshlens.model import Mesh
 from meshlens.pipeline import Loaded, compile_for
@@ -43,6 +43,21 @@ class Metadata:
     compiled: bool = False
     yields_to: tuple[str, ...] = ()
     supersedes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CodeDoc:
+    """What ``meshlens explain code`` says about one code; each analyzer keeps its codes' docs
+    next to its code, in a module attribute ``DOCS: dict[str, CodeDoc]``.
+
+    ``checks``: what is looked at; ``matters``: the Envoy response flag or status it leads to;
+    ``quiet``: when it does not fire; ``example``: a minimal input that triggers it.
+    """
+
+    checks: str
+    matters: str
+    quiet: str
+    example: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +102,7 @@ def finding(code: str, res: Resource | None, path: FieldPath = (), *, flag: str 
 
     ``args`` fill the message template; ``fix`` adds (or overrides) arguments of the fix template.
     """
-    message = CODES[code].template.format(**args)
+    message = visible(CODES[code].template.format(**args))
     extra = FIXES.get(code)
     fix_text = ""
     if extra is not None and extra.template:

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import full_name, labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, gov, iter_dicts
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, gov,
+                                   iter_dicts)
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -19,6 +20,27 @@ METADATA = Metadata(
     inputs=("Service", "Deployment", "Namespace"),
     codes=("ML1133", "ML1134"),
 )
+
+DOCS = {
+    "ML1133": CodeDoc(
+        checks="For each in-mesh Deployment, the Services of its namespace that select its pods: "
+               "the same port number with different protocols (TCP/UDP/SCTP) across them "
+               "(istioctl deployment.MultiServiceAnalyzer, IST0116).",
+        matters="The sidecar builds one inbound listener per port; services that disagree on the "
+                "protocol of that port leave one of them misrouted.",
+        quiet="Deployments outside the mesh; one protocol per port number.",
+        example="Service a: ports [{port: 53, protocol: TCP}]; Service b: ports [{port: 53, "
+                "protocol: UDP}]; both select app=dns."),
+    "ML1134": CodeDoc(
+        checks="For each in-mesh Deployment, the ports of the Services selecting it that map "
+               "the same targetPort from different port numbers (also within one Service), as "
+               "istioctl does (IST0137).",
+        matters="The sidecar has one inbound chain per targetPort; two service ports on it with "
+                "different protocols or settings conflict, and istiod keeps only one.",
+        quiet="One service port per targetPort; Deployments outside the mesh; waypoints.",
+        example="ports: [{name: http, port: 80, targetPort: 8080}, {name: web, port: 81, "
+                "targetPort: 8080}]"),
+}
 
 
 def deployment_in_mesh(dep: Resource, namespaces: dict[str, Resource]) -> bool:

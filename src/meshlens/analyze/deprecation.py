@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding
 
 METADATA = Metadata(
     name="deprecation.DeprecationAnalyzer",
@@ -15,6 +15,18 @@ METADATA = Metadata(
     inputs=("VirtualService", "Sidecar"),
     codes=("ML1002",),
 )
+
+DOCS = {
+    "ML1002": CodeDoc(
+        checks="VirtualService http[].fault.delay.percent (the integer form) and Sidecar "
+               "outboundTrafficPolicy.egressProxy (istioctl deprecation.DeprecationAnalyzer, "
+               "IST0002).",
+        matters="Deprecated fields: egressProxy is ignored by istiod; percent still works but "
+                "will be removed. No response flag.",
+        quiet="fault.delay.percentage (the Percent message) instead of percent; percent 0.",
+        example="http:\n- fault: {delay: {percent: 50, fixedDelay: 5s}}\n  route: "
+                "[{destination: {host: web}}]"),
+}
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import full_name
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 
 METADATA = Metadata(
     name="destinationrule.CaCertificateAnalyzer",
@@ -18,6 +18,24 @@ METADATA = Metadata(
     inputs=("DestinationRule",),
     codes=("ML1111", "ML1112"),
 )
+
+DOCS = {
+    "ML1111": CodeDoc(
+        checks="DestinationRule trafficPolicy.tls (and each subset's) with mode SIMPLE or MUTUAL "
+               "and no caCertificates (nor credentialName with a workloadSelector) "
+               "(istioctl destinationrule.CaCertificateAnalyzer, IST0128).",
+        matters="The sidecar originates TLS without verifying the server's certificate: any "
+                "server is trusted. Traffic flows; no response flag.",
+        quiet="caCertificates set; mode DISABLE or ISTIO_MUTUAL; credentialName together with a "
+              "workloadSelector.",
+        example="host: api.example.com\ntrafficPolicy: {tls: {mode: SIMPLE}}"),
+    "ML1112": CodeDoc(
+        checks="The same for each portLevelSettings[].tls (IST0129).",
+        matters="TLS origination on that port does not verify the server. No response flag.",
+        quiet="caCertificates set in the port-level tls; mode DISABLE or ISTIO_MUTUAL.",
+        example="trafficPolicy:\n  portLevelSettings:\n  - port: {number: 443}\n    tls: {mode: "
+                "SIMPLE}"),
+}
 
 
 def _unverified(tls: dict[str, Any], has_selector: bool) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import destination_host, labels_match, service_entry_hosts
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.model.registry import Workload
 
 METADATA = Metadata(
@@ -24,6 +24,26 @@ METADATA = Metadata(
     inputs=("DestinationRule", "Pod", "Service", "ServiceEntry"),
     codes=("ML1113", "ML1114"),
 )
+
+DOCS = {
+    "ML1113": CodeDoc(
+        checks="DestinationRule spec.host against Services and ServiceEntries visible to the "
+               "rule's namespace, resolved as istioctl does (IST0174).",
+        matters="The rule applies to no service: its traffic policy and subsets are never used.",
+        quiet="The host is a Service (short name in the rule's namespace, or FQDN) or a "
+              "ServiceEntry host (wildcards included).",
+        example="host: reviews.prod   # a dotted short name is literal: no such host"),
+    "ML1114": CodeDoc(
+        checks="Each subset's labels (merged with a ServiceEntry's workloadSelector) against the "
+               "labels of every pod of the input, any namespace, as istioctl does (IST0173). "
+               "Pods meshlens makes from Deployments and other controllers count.",
+        matters="A route to that subset reaches a cluster with no endpoint: 503 UH "
+                "(no healthy upstream). istioctl reports it even when no route uses the subset; "
+                "so does this mirror.",
+        quiet="Any pod carries the labels (even a pod of another service: then meshlens's "
+              "ML1202 checks the subset's real endpoints).",
+        example="subsets: [{name: v3, labels: {version: v3}}]   # no pod has version=v3"),
+}
 
 
 def pod_labels(w: Workload) -> dict[str, str]:

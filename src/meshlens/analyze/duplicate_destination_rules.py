@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, short_list
 from meshlens.model.destination_rules import ConsolidatedRule
 
 METADATA = Metadata(
@@ -22,6 +22,26 @@ METADATA = Metadata(
     inputs=("DestinationRule",),
     codes=("ML1270", "ML1271"),
 )
+
+DOCS = {
+    "ML1270": CodeDoc(
+        checks="DestinationRules for the same host that apply to the same clients (the model's "
+               "index, istiod's mergeDestinationRule), each with a trafficPolicy.",
+        matters="istiod merges their subsets but applies only the oldest rule's trafficPolicy, "
+                "whole: the newer rule's limits, TLS or outlier detection are silently ignored.",
+        quiet="One rule per host; extra rules that only add subsets; rules with workloadSelectors "
+              "for different clients; rules not exported to the same namespaces.",
+        example="DestinationRule a: {host: cart, trafficPolicy: {loadBalancer: {simple: "
+                "ROUND_ROBIN}}}\nDestinationRule b: {host: cart.default.svc.cluster.local, "
+                "trafficPolicy: {connectionPool: {tcp: {maxConnections: 5}}}}"),
+    "ML1271": CodeDoc(
+        checks="A subset name defined by two merged DestinationRules for one host.",
+        matters="The first definition wins; the second subset's labels and policy are ignored, "
+                "so its route may reach other pods than intended.",
+        quiet="Subset names unique across the rules of a host.",
+        example="rule a: subsets [{name: v1, labels: {version: v1}}]; rule b: subsets [{name: "
+                "v1, labels: {version: other}}]"),
+}
 
 
 def _merged(ctx: Context) -> Iterator[tuple[str, ConsolidatedRule]]:

@@ -5,7 +5,9 @@ Layer: L6. Imports: analyze.core, analyze._compiled, analyze._istio, model.
 Proven on compiled EDS: the cluster is in CDS and its ClusterLoadAssignment has no endpoint
 Envoy would pick (none at all, or all UNHEALTHY with panic routing off). A subset cluster is
 reported on the DestinationRule subset (unless istioctl's IST0173 already says no pod at all
-carries its labels); a service cluster on the Service or ServiceEntry.
+carries its labels) only when a VirtualService routes to that subset (an empty subset nothing
+routes to fails no request: ML1205 notes it); its reason names only pods of the service itself.
+A service cluster is reported on the Service or ServiceEntry.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Iterator
 
 from meshlens.analyze._compiled import HEALTHY, cla_index, describe_clusters, hosts, outbound
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, finding, selector_string, short_list
+from meshlens.analyze.unused_subsets import subset_used
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, finding, selector_string,
+                                   short_list)
 from meshlens.model.registry import Service
 from meshlens.resources import Resource
 from meshlens.source import FieldPath
@@ -27,6 +31,31 @@ METADATA = Metadata(
     compiled=True,
     yields_to=("ML1114",),
 )
+
+DOCS = {
+    "ML1202": CodeDoc(
+        checks="On each sidecar's compiled EDS: a subset cluster that a VirtualService routes "
+               "to (route or mirror) and whose endpoint list has no endpoint Envoy would pick "
+               "(none, or all UNHEALTHY with panic routing off). The reason names only pods of "
+               "the service itself.",
+        matters="Requests routed to the subset fail with 503 UH (no healthy upstream).",
+        quiet="No route uses the subset (harmless today; ML1205 notes it); the subset has "
+              "endpoints; the service itself has none (ML1203 reports it once); no pod carries "
+              "the labels at all (istioctl's IST0173, ML1114, says so).",
+        example="VirtualService details: route [{destination: {host: details, subset: v2}}]\n"
+                "DestinationRule details: subsets [{name: v2, labels: {version: v2}}]   # no "
+                "details-v2 pod"),
+    "ML1203": CodeDoc(
+        checks="On each sidecar's compiled EDS: a service cluster (no subset) with no endpoint "
+               "Envoy would pick, with the reason read from the model (selector matches no pod, "
+               "pods in another namespace, named targetPort unresolved, pods not ready, "
+               "ServiceEntry without endpoints).",
+        matters="Every request to the service's port fails with 503 UH.",
+        quiet="The service has at least one healthy endpoint; headless and DNS services "
+              "(no EDS); sidecars that do not import the service.",
+        example="Service ghost: {selector: {app: ghost}, ports: [{name: http, port: 80}]}   # no "
+                "pod has app=ghost"),
+}
 
 
 def exist_but_empty(names: list[str]) -> str:
@@ -77,6 +106,26 @@ def _service_reason(ctx: Context, svc: Service, unhealthy: int) -> tuple[str, st
             f"{svc.namespace}", "Add the Deployment (or pods) behind the Service.")
 
 
+def _subset_reason(ctx: Context, svc: Service, labels: dict[str, str],
+                   port: int) -> tuple[str, str]:
+    """Why a subset of ``svc`` has no endpoint; only pods of ``svc`` itself are named."""
+    text = selector_string(labels) if labels else "(none)"
+    own = [w for w in ctx.mesh.registry.workloads if w.namespace == svc.namespace
+           and (svc.registry != "Kubernetes" or labels_match(svc.selector, w.labels))]
+    carrying = [w for w in own if labels_match(labels, w.labels)]
+    if carrying:
+        where = short_list(sorted({f"{w.workload_name}.{w.namespace}" for w in carrying}))
+        return (f"subset labels {text} match {where}, but none of them is an endpoint of "
+                f"{svc.hostname} port {port}",
+                f"Make {svc.name}'s selector (and port) cover the subset's pods, or fix the "
+                "subset labels.")
+    of = f"{svc.name} (selector {selector_string(svc.selector)})" \
+        if svc.registry == "Kubernetes" and svc.selector else svc.hostname
+    return (f"no pod of {of} carries the subset labels {text}",
+            "Deploy the version the subset names, or make the subset labels match the pod "
+            "template labels of an existing version.")
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
     subset_hits: dict[tuple[object, FieldPath], tuple[Resource, str, str, list[str], str]] = {}
     service_hits: dict[tuple[object, str], tuple[Resource, Service, list[str], list[int], str,
@@ -111,18 +160,9 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             sub = bc.rule.subset(bc.subset)
             if sub is None:
                 continue
-            labels = selector_string(sub.labels) if sub.labels else "(none)"
-            pods = [w for w in ctx.mesh.registry.workloads if sub.labels
-                    and labels_match(sub.labels, w.labels)]
-            if pods:
-                where = short_list(sorted({f"{w.workload_name}.{w.namespace}" for w in pods}))
-                reason = (f"subset labels {labels} match {where}, but none of them is an endpoint "
-                          f"of {svc.hostname} port {port.port}")
-                fix = (f"Make {svc.name}'s selector (and port) cover the subset's pods, or fix the "
-                       "subset labels.")
-            else:
-                reason = f"no pod carries the subset labels {labels}"
-                fix = "Make the subset labels match the pod template labels of a version."
+            if not subset_used(ctx, svc.hostname, bc.subset):
+                continue  # no route sends there: harmless today (ML1205 notes the unused subset)
+            reason, fix = _subset_reason(ctx, svc, sub.labels, port.port)
             path: FieldPath = ("spec", "subsets", sub.index)
             hit2 = subset_hits.setdefault((sub.resource.ref, path),
                                           (sub.resource, bc.subset, reason, [], fix))

@@ -96,7 +96,8 @@ FIXES: dict[str, Fix] = {
                         "Envoy routes to all endpoints in panic instead of failing."),
     "ML1240": Fix("UO", "Raise {field} to at least {attempts} (and to the concurrency you expect), "
                         "or lower retries.attempts on the routes to this service."),
-    "ML1241": Fix("UO", "Set connectionPool.http.maxRetries to a fraction of {field} (or use "
+    "ML1241": Fix("UO", "If the service must absorb failures at that concurrency, set "
+                        "connectionPool.http.maxRetries to a fraction of {field} (or use "
                         "trafficPolicy.retryBudget), or lower retries.attempts."),
     "ML1250": Fix("UC", "{fix}"),
     "ML1251": Fix("UF", "{fix}"),
@@ -114,6 +115,10 @@ FIXES: dict[str, Fix] = {
                       "TCP and not sniffed."),
     "ML1281": Fix("", "Remove appProtocol or set it to the protocol the port speaks (http, http2, "
                       "grpc, tcp, tls, ...)."),
-    "ML1290": Fix("UF", "Point targetPort at a declared containerPort ({declared}), or declare "
-                        "containerPort {target} if the app listens there."),
+    "ML1290": Fix("UH", "Name the container port {target} (ports[].name) in the pod template, "
+                        "or give the targetPort as a number."),
+    "ML1213": Fix("", "Repeat loadBalancer in {target} if the algorithm matters."),
+    "ML1206": Fix("", "Nothing breaks for requests to {host}'s own ports. Giving the "
+                      "destination a port.number also points this port-80 copy at an existing "
+                      "cluster."),
 }

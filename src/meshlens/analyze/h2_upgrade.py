@@ -16,7 +16,7 @@ from typing import Any
 
 from meshlens.analyze._compiled import describe_clusters, outbound, value_at
 from meshlens.analyze._routes import resource_by_ref
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding
 from meshlens.model import protocol
 
 METADATA = Metadata(
@@ -26,6 +26,25 @@ METADATA = Metadata(
     codes=("ML1260", "ML1261"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1260": CodeDoc(
+        checks="connectionPool.http with both useClientProtocol: true and h2UpgradePolicy, read "
+               "off the compiled clusters' HTTP protocol options.",
+        matters="useClientProtocol wins: the cluster uses the downstream protocol "
+                "(use_downstream_protocol_config) and the h2 policy is ignored.",
+        quiet="Only one of the two fields set.",
+        example="connectionPool: {http: {useClientProtocol: true, h2UpgradePolicy: UPGRADE}}"),
+    "ML1261": CodeDoc(
+        checks="h2UpgradePolicy: UPGRADE on clusters that cannot be upgraded: a TCP port "
+               "(tcp_proxy) or a sniffed (undeclared) port, which follows the downstream "
+               "protocol.",
+        matters="The setting does nothing there: connections stay HTTP/1.1 (or raw TCP). No "
+                "response flag.",
+        quiet="HTTP ports (declared by name or appProtocol), where the upgrade applies.",
+        example="Service port {name: tcp-db, port: 5432}; DestinationRule: connectionPool: "
+                "{http: {h2UpgradePolicy: UPGRADE}}"),
+}
 
 HPO = "typed_extension_protocol_options."
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import full_name
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, gov, iter_dicts
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, gov,
+                                   iter_dicts)
 
 METADATA = Metadata(
     name="injection.Analyzer",
@@ -21,6 +22,32 @@ METADATA = Metadata(
     inputs=("Namespace", "Pod"),
     codes=("ML1151", "ML1152", "ML1153"),
 )
+
+DOCS = {
+    "ML1151": CodeDoc(
+        checks="Namespace objects (other than istio-system) without istio-injection or "
+               "istio.io/rev labels, and not ambient (istioctl injection.Analyzer, IST0102).",
+        matters="Pods created there get no sidecar: they are outside the mesh (plaintext, "
+                "no routing rules). Info: it may be on purpose.",
+        quiet="istio-injection=enabled or disabled, istio.io/rev, ambient dataplane mode; "
+              "namespaces that appear only as the namespace of other objects.",
+        example="apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}"),
+    "ML1152": CodeDoc(
+        checks="Pod objects in an istio-injection=enabled namespace without an istio-proxy "
+               "container (IST0103); pods meshlens makes from controllers are injected.",
+        matters="The pod runs without its sidecar, usually because it started before the label: "
+                "clients' mTLS toward it fails (503 UF) under STRICT, routing rules do not apply "
+                "to its own calls.",
+        quiet="sidecar.istio.io/inject: false; hostNetwork pods; pods with istio-proxy.",
+        example="kind: Pod, namespace labelled istio-injection=enabled, containers: [{name: "
+                "app}] only"),
+    "ML1153": CodeDoc(
+        checks="A Namespace with more than one injection label (istio-injection, istio.io/rev, "
+               "istio.io/dataplane-mode) (IST0123).",
+        matters="Which injector or dataplane wins is undefined behaviour.",
+        quiet="One injection label.",
+        example="labels: {istio-injection: enabled, istio.io/rev: canary}"),
+}
 
 INJECTION, REV, DATAPLANE = "istio-injection", "istio.io/rev", "istio.io/dataplane-mode"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from meshlens.analyze._compiled import cla_index, describe_clusters, hosts, outbound
 from meshlens.analyze._routes import resource_by_ref
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.compiler import CompileResult
 from meshlens.compiler.clusters import BuiltCluster
 from meshlens.resources import Resource
@@ -29,6 +29,29 @@ METADATA = Metadata(
     codes=("ML1230", "ML1231"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1230": CodeDoc(
+        checks="On compiled clusters with outlier_detection: the number of endpoints n against "
+               "max_ejection_percent (Envoy's default 10% when maxEjectionPercent is unset). "
+               "Envoy ejects a host only while (ejected + 1) / n <= max_ejection_percent, and "
+               "Istio does not set always_eject_one_host.",
+        matters="With n * percent < 100 not even one endpoint can be ejected: a failing endpoint "
+                "keeps its share of requests and its 5xx/UF reach clients (measured on the real "
+                "Envoy by the lab: the default 10% never ejects on 2 endpoints).",
+        quiet="maxEjectionPercent high enough for one endpoint (e.g. 50 with 2 endpoints); 10 "
+              "or more endpoints; a single endpoint; no outlierDetection.",
+        example="outlierDetection: {consecutive5xxErrors: 3, interval: 10s}   # 2 endpoints, "
+                "10% default"),
+    "ML1231": CodeDoc(
+        checks="On compiled clusters: max_ejection_percent 100 with healthy_panic_threshold 0 "
+               "(minHealthPercent 0 or unset, istiod's default).",
+        matters="n consecutive failures eject every endpoint and, without panic routing, every "
+                "request fails with 503 UH until base_ejection_time passes.",
+        quiet="maxEjectionPercent below 100; minHealthPercent above 0 (panic routing sends to "
+              "all endpoints instead).",
+        example="outlierDetection: {consecutive5xxErrors: 1, maxEjectionPercent: 100}"),
+}
 
 
 def _block(ctx: Context, result: CompileResult,

@@ -27,7 +27,8 @@ from meshlens.analyze._compiled import (
     outbound,
     tls_state,
 )
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, dotted, finding, iter_dicts
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, dotted, finding,
+                                   iter_dicts)
 from meshlens.model.destination_rules import Subset
 from meshlens.model.policy import DEST, MESH, PORT, PORT_BLOCKS, SUBSET, Dropped, lost_fields
 from meshlens.resources import Resource
@@ -37,9 +38,43 @@ METADATA = Metadata(
     name="meshlens.PolicyInheritanceAnalyzer",
     description="portLevelSettings and subset blocks that drop settings of the level above",
     inputs=("DestinationRule", "Service"),
-    codes=("ML1210", "ML1211"),
+    codes=("ML1210", "ML1211", "ML1213"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1210": CodeDoc(
+        checks="On compiled clusters, the blocks the compiler recorded as dropped by a "
+               "portLevelSettings entry: an entry replaces the destination-level connectionPool, "
+               "outlierDetection, loadBalancer and tls whole (a block the entry omits falls back "
+               "to defaults) and drops proxyProtocol and retryBudget.",
+        matters="What was written at destination level silently does not apply on that port: "
+                "e.g. tcpKeepalive lost (idle connections a NAT dropped: 503 UC), TLS lost "
+                "(plaintext to a TLS server: 503 UC), outlier detection or limits lost.",
+        quiet="The entry repeats every field it needs; no destination-level block of that kind; "
+              "only the balancing algorithm is lost (ML1213, Info).",
+        example="trafficPolicy:\n  connectionPool: {tcp: {tcpKeepalive: {time: 60s}}}\n  "
+                "portLevelSettings:\n  - port: {number: 80}\n    connectionPool: {http: "
+                "{http1MaxPendingRequests: 10}}"),
+    "ML1211": CodeDoc(
+        checks="The same for a subset: a subset's block (or its port-level entry) replaces the "
+               "inherited block as a whole, field by field nothing merges.",
+        matters="Limits, keepalive or TLS written above are lost on the subset's clusters (same "
+                "flags as ML1210).",
+        quiet="The subset block repeats what it needs; the subset sets no block of that kind.",
+        example="subsets:\n- name: v2\n  trafficPolicy: {connectionPool: {http: {maxRetries: "
+                "3}}}   # drops the destination-level tcp settings"),
+    "ML1213": CodeDoc(
+        checks="A portLevelSettings entry or a subset block that drops only loadBalancer.simple "
+               "with a plain algorithm (ROUND_ROBIN, LEAST_REQUEST, RANDOM), while the cluster "
+               "still balances with a plain algorithm.",
+        matters="Only which healthy endpoint gets a request changes; no request fails. Info "
+                "(Istio's egress-rule-google-apis sample does this).",
+        quiet="Anything else is dropped too, or consistentHash/locality settings are lost "
+              "(then ML1210/ML1211).",
+        example="trafficPolicy:\n  loadBalancer: {simple: ROUND_ROBIN}\n  portLevelSettings:\n  "
+                "- port: {number: 443}\n    tls: {mode: SIMPLE}"),
+}
 
 Cluster = cluster_pb2.Cluster
 _LB = {v: k for k, v in Cluster.LbPolicy.items()}
@@ -165,6 +200,20 @@ def consequence(block: str, old: dict[str, Any], lost: list[str], c: cluster_pb2
     return "; ".join(parts) or f"{block} at Envoy's defaults", flag
 
 
+#: Load-balancing algorithms that only change which healthy endpoint gets a request.
+_PLAIN_LB = {"ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM", "UNSPECIFIED"}
+
+
+def harmless_lb_drop(block: str, old: Any, lost: list[str], c: cluster_pb2.Cluster) -> bool:
+    """A dropped ``loadBalancer`` that held only ``simple`` with a plain algorithm, on a cluster
+    that still balances with a plain algorithm: the choice of endpoint differs, no request fails
+    (Istio's own egress-rule-google-apis sample writes ``simple: ROUND_ROBIN`` next to a
+    port-level TLS entry, so port 443 uses istiod's LEAST_REQUEST)."""
+    return block == "loadBalancer" and lost == ["loadBalancer.simple"] \
+        and str(as_dict(old).get("simple", "")) in _PLAIN_LB \
+        and c.lb_policy in (Cluster.ROUND_ROBIN, Cluster.LEAST_REQUEST, Cluster.RANDOM)
+
+
 def _classify(ctx: Context, d: Dropped, port: int, subset: Subset | None,
               name: str) -> tuple[str, Resource, FieldPath, dict[str, Any]] | None:
     blk = d.block
@@ -235,6 +284,12 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 if got is None:
                     continue
                 code, res, path, args = got
+                if harmless_lb_drop(d.block.name, d.block.value,
+                                    _leaves(d.block.value, args["lost"].split(", "),
+                                            d.block.name), bc.cluster):
+                    args = {**args, "entry": args["entry"] if code == "ML1211" else
+                            f"{args['entry']} for port {port}"}
+                    code = "ML1213"
                 key = (code, res.ref, path, d.block.name, args["lost"])
                 hit = hits.get(key)
                 if hit is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 from meshlens.model.destination_rules import resolve_short_name
 from meshlens.model.registry import Service
 from meshlens.source import FieldPath
@@ -23,6 +23,18 @@ METADATA = Metadata(
     inputs=("DestinationRule", "Service", "ServiceEntry"),
     codes=("ML1212",),
 )
+
+DOCS = {
+    "ML1212": CodeDoc(
+        checks="DestinationRule portLevelSettings[].port.number (destination level and subsets) "
+               "against the ports of the host's Services/ServiceEntries.",
+        matters="Port-level settings are keyed by the Service port (the number in the cluster "
+                "name); an entry for another number (often the targetPort) never matches, and "
+                "the destination-level policy applies on every port.",
+        quiet="The number is a port of the service.",
+        example="Service port 80 -> targetPort 8080; portLevelSettings: [{port: {number: 8080}, "
+                "...}]"),
+}
 
 
 def _policies(spec: dict[str, Any]) -> Iterator[tuple[FieldPath, dict[str, Any]]]:

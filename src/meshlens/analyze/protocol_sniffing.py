@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import is_control_plane, labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, iter_dicts
 from meshlens.model import protocol
 
 METADATA = Metadata(
@@ -22,6 +22,25 @@ METADATA = Metadata(
     inputs=("Service", "Pod", "Deployment"),
     codes=("ML1280", "ML1281"),
 )
+
+DOCS = {
+    "ML1280": CodeDoc(
+        checks="Service ports whose protocol is not declared (port name without a known prefix, "
+               "no appProtocol) and that look like a server-first protocol by name or number "
+               "(MySQL 3306, SMTP 25, SSH 22, NATS 4222, ...).",
+        matters="The sidecar sniffs the first client bytes to detect HTTP, but a server-first "
+                "client waits for the server's greeting: the connection hangs until a timeout.",
+        quiet="The port is declared (tcp-mysql, appProtocol: tcp); a client-first protocol.",
+        example="ports: [{name: db, port: 3306}]"),
+    "ML1281": CodeDoc(
+        checks="An appProtocol Istio does not know on a port whose name would declare a known "
+               "protocol.",
+        matters="appProtocol takes precedence over the name, so the port becomes undeclared and "
+                "sniffed (or the name's protocol is overridden).",
+        quiet="No appProtocol, or one Istio knows (http, http2, grpc, tcp, tls, "
+              "kubernetes.io/h2c, ...).",
+        example="ports: [{name: http-web, port: 80, appProtocol: web}]"),
+}
 
 #: Protocols where the server speaks first, with their usual ports.
 SERVER_FIRST: dict[str, tuple[str, frozenset[int]]] = {

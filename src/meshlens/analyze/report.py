@@ -11,14 +11,13 @@ that list *before* applying ``--output-threshold``.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from meshlens.analyze.core import LEVEL_NAMES, Finding
-from meshlens.diagnostics import CODES, Level
+from meshlens.diagnostics import CODES, Diagnostic, Level
 from meshlens.resources import Resource
 from meshlens.source import ResourceRef
 
@@ -43,44 +42,96 @@ def parse_level(text: str) -> Level:
     raise ValueError(f"unknown level {text!r} (use Error, Warning or Info)")
 
 
+def go_glob(pattern: str, subject: str) -> bool:
+    """``glob.Glob`` of github.com/ryanuber/go-glob, which istioctl's ``--suppress`` uses: ``*``
+    matches any run of characters (dots and slashes included); nothing else is special.
+
+    Example:
+        >>> go_glob("Pod *.testing", "Pod mypod.testing"), go_glob("Pod testing/*", "Pod x/y")
+        (True, False)
+        >>> go_glob("DestinationRule [a]", "DestinationRule [a]"), go_glob("*", "")
+        (True, True)
+    """
+    if pattern == "":
+        return subject == ""
+    if pattern == "*":
+        return True
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return subject == pattern
+    leading, trailing = pattern.startswith("*"), pattern.endswith("*")
+    for i, part in enumerate(parts[:-1]):
+        idx = subject.find(part)
+        if i == 0 and not leading and idx != 0:
+            return False
+        if i > 0 and idx < 0:
+            return False
+        subject = subject[idx + len(part):]
+    return trailing or subject.endswith(parts[-1])
+
+
+def resource_names(ref: ResourceRef) -> tuple[str, ...]:
+    """The names ``--suppress`` matches a finding's resource by: istioctl's origin
+    ``Kind ns/name`` (what ``istioctl analyze`` really compares) and ``Kind name.ns`` (the form
+    its help text documents).
+
+    Example:
+        >>> resource_names(ResourceRef("DestinationRule", "shop", "web"))
+        ('DestinationRule shop/web', 'DestinationRule web.shop')
+        >>> resource_names(ResourceRef("Namespace", "", "shop"))
+        ('Namespace shop',)
+    """
+    if not ref.namespace:
+        return (f"{ref.kind} {ref.name}",)
+    return (f"{ref.kind} {ref.namespace}/{ref.name}", f"{ref.kind} {ref.name}.{ref.namespace}")
+
+
 @dataclass(frozen=True, slots=True)
 class Suppression:
-    """``--suppress CODE=RESOURCE``: both sides are globs; CODE matches the ML or the IST code."""
+    """``--suppress CODE=RESOURCE`` as ``istioctl analyze`` reads it (`filterMessages` in
+    pkg/config/analysis/local/istiod_analyze.go): CODE is compared exactly, with the meshlens
+    code or the finding's IST code; RESOURCE is a glob (``*`` only) over the finding's resource
+    (:func:`resource_names`). A finding without a resource is never suppressed."""
 
     code: str
     resource: str
 
     @classmethod
     def parse(cls, text: str) -> Suppression:
-        """Parse istioctl's syntax.
+        """Parse istioctl's syntax: exactly one ``=``.
 
         Example:
             >>> Suppression.parse("IST0102=Namespace frod")
             Suppression(code='IST0102', resource='Namespace frod')
         """
-        code, sep, resource = text.partition("=")
-        if not sep or not code.strip() or not resource.strip():
+        parts = text.split("=")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
             raise ValueError(f"--suppress {text!r}: expected CODE=RESOURCE, e.g. "
-                             "'ML1205=DestinationRule shop/*' or 'IST0118=Service *'")
-        return cls(code.strip(), resource.strip())
+                             "'ML1205=DestinationRule web.shop' or 'IST0118=Service *'")
+        return cls(parts[0].strip(), parts[1].strip())
+
+    def known(self) -> bool:
+        """Whether the code exists (istioctl warns about an unknown one and goes on)."""
+        return self.code in CODES or any(c.istio == self.code for c in CODES.values())
 
     def matches(self, f: Finding) -> bool:
-        codes = [f.code] + ([f.istio_code] if f.istio_code else [])
-        return any(fnmatch.fnmatchcase(c, self.code) for c in codes) and \
-            fnmatch.fnmatchcase(f.origin, self.resource)
+        if f.resource is None or self.code not in (f.code, f.istio_code):
+            return False
+        return any(go_glob(self.resource, name) for name in resource_names(f.resource))
 
 
 def _annotation_suppressed(f: Finding, by_ref: dict[ResourceRef, Resource]) -> bool:
+    """The resource's ``galley.istio.io/analyze-suppress`` annotation, as istioctl reads it: the
+    value split on ``,`` (no trimming), each item ``*`` or a code compared exactly (meshlens
+    also accepts its own ML codes there)."""
     res = by_ref.get(f.resource) if f.resource is not None else None
     if res is None:
         return False
     value = res.annotations.get(SUPPRESS_ANNOTATION, "")
     if not value:
         return False
-    if value.strip() == "*":
-        return True
-    wanted = {c.strip() for c in value.split(",")}
-    return f.code in wanted or (bool(f.istio_code) and f.istio_code in wanted)
+    return any(item == "*" or item == f.code or (f.istio_code and item == f.istio_code)
+               for item in value.split(","))
 
 
 def sort_key(f: Finding) -> tuple[Any, ...]:
@@ -104,6 +155,37 @@ def finalize(findings: Iterable[Finding], resources: Sequence[Resource],
         seen.add(f.key())
         out.append(f)
     return out
+
+
+def skipped_kinds(diagnostics: Iterable[Diagnostic]) -> list[tuple[str, int]]:
+    """(``apiVersion Kind``, count) of every kind meshlens skipped while loading (ML0003), in
+    first-seen order: analyze names them so "no issues" never hides what was not read.
+
+    Example:
+        >>> from meshlens.diagnostics import report
+        >>> ds = [report("ML0003", kind="gateway.networking.k8s.io/v1 HTTPRoute", name=n)
+        ...       for n in ("a", "b")]
+        >>> skipped_kinds(ds)
+        [('gateway.networking.k8s.io/v1 HTTPRoute', 2)]
+    """
+    counts: dict[str, int] = {}
+    for d in diagnostics:
+        if d.code == "ML0003":
+            kind = str(d.args.get("kind", "?"))
+            counts[kind] = counts.get(kind, 0) + 1
+    return list(counts.items())
+
+
+def skipped_line(kind: str, count: int) -> str:
+    """The ``info:`` line for one skipped kind.
+
+    Example:
+        >>> skipped_line("security.istio.io/v1 AuthorizationPolicy", 3)
+        'info: skipped 3 AuthorizationPolicy (security.istio.io/v1): kind not read by meshlens, not analyzed [ML0003]'
+    """
+    api_version, _, name = kind.rpartition(" ")
+    return (f"info: skipped {count} {name} ({api_version}): kind not read by meshlens, "
+            "not analyzed [ML0003]")
 
 
 def at_or_above(findings: Iterable[Finding], level: Level) -> list[Finding]:

@@ -6,18 +6,20 @@ Proven on the compiled config of each proxy: a route in its RDS (or a TCP/TLS Vi
 rule) names ``outbound|PORT|SUBSET|HOST`` and that cluster is not in its CDS. The reason is then
 looked up in the model: the host does not exist, is not exported to the proxy's namespace, is
 outside its Sidecar's egress, has no such port, or the subset is not defined by a DestinationRule
-the proxy can see.
+the proxy can see. Routes that exist only through istiod's port-80 workaround (see
+:func:`port80_workaround`) are an Info note (ML1206), not ML1201.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze._routes import cluster_exists, http_refs, tcp_refs
-from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.analyze._routes import RouteRef, cluster_exists, http_refs, tcp_refs
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, short_list
 from meshlens.compiler import CompileResult
 from meshlens.compiler.names import parse_cluster_name
 from meshlens.model.destination_rules import choose, resolve_short_name
+from meshlens.model.registry import Service
 from meshlens.model.scope import egress_allows, exported_to
 from meshlens.resources import Resource
 from meshlens.source import FieldPath
@@ -26,10 +28,41 @@ METADATA = Metadata(
     name="meshlens.RouteNoClusterAnalyzer",
     description="Routes (from each proxy's point of view) to clusters the proxy does not have",
     inputs=("VirtualService", "DestinationRule", "Service", "ServiceEntry", "Sidecar"),
-    codes=("ML1201",),
+    codes=("ML1201", "ML1206"),
     compiled=True,
     yields_to=("ML1101", "ML1103"),
 )
+
+DOCS = {
+    "ML1201": CodeDoc(
+        checks="On each sidecar's compiled RDS (and TCP/TLS VirtualService rules): a route or "
+               "mirror to outbound|PORT|SUBSET|HOST that is not in the sidecar's CDS, with the "
+               "reason from the model: no such host, not exported to the client's namespace, "
+               "outside its Sidecar's egress, no such port, or a subset the rule the client "
+               "uses does not define.",
+        matters="Envoy answers 503 NC (no cluster found); a mirror to a missing cluster is "
+                "silently dropped.",
+        quiet="The cluster exists for that client; istioctl's IST0101 (ML1101/ML1103) already "
+              "names the same destination; the route exists only through istiod's port-80 "
+              "workaround (ML1206, Info).",
+        example="DestinationRule in namespace team defines subset v1 with exportTo ['.'], "
+                "clients in shop route to subset v1"),
+    "ML1206": CodeDoc(
+        checks="The routes of ML1201 that are in route table 80 only because of istiod's "
+               "port-80 workaround: buildSidecarVirtualHostsForVirtualService keeps every "
+               "VirtualService for listener port 80 and, when none of its hosts is a port-80 "
+               "service, still emits HOST:80 with the routes built for port 80, so a "
+               "destination without port.number becomes outbound|80|...|HOST.",
+        matters="Info: only a request to HOST on port 80, a port the Service does not have, "
+                "reaches that virtual host (it would get 503 NC). Requests to the service's own "
+                "ports use their own route table and are unaffected. istioctl reports nothing.",
+        quiet="No HTTP port 80 anywhere in the mesh (no route table 80); the VirtualService's "
+              "host has port 80 (then a missing cluster is a real ML1201); the destination "
+              "gives port.number.",
+        example="ServiceEntry with port 80 (or an ingress gateway Service on 80) plus "
+                "VirtualService reviews (port 9080 only): route [{destination: {host: reviews, "
+                "subset: v1}}]"),
+}
 
 
 def _defining_rules(ctx: Context, host: str, subset: str) -> list[Resource]:
@@ -126,14 +159,44 @@ def _dest(cluster: str, mirror: bool) -> str:
     return f"{what} {parts[0]}" + (f" ({', '.join(parts[1:])})" if parts[1:] else "")
 
 
+def port80_workaround(result: CompileResult, ref: RouteRef) -> Service | None:
+    """The service whose VirtualService routes istiod copied into route table 80 although it
+    has no port 80, or None.
+
+    `BuildSidecarOutboundVirtualHosts` keeps every VirtualService for listener port 80 (the
+    "hack to keep consistent with previous behavior": VirtualServices are not filtered by
+    service there), and `buildSidecarVirtualHostsForVirtualService` then finds none of the
+    VirtualService's hosts among the port-80 services and, for listenPort 80, still emits a
+    virtual host ``HOST:80`` with the routes ("a gross HACK", in its own words), built with
+    listenPort 80: a destination without a port becomes ``outbound|80|SUBSET|HOST``
+    (`GetDestinationCluster`). Only a request to HOST on port 80, a port the Service does not
+    have, reaches that virtual host; route table 80 exists only because some other Service or
+    ServiceEntry has an HTTP port 80.
+    """
+    if ref.route_config != "80" or ":" not in ref.vhost:
+        return None
+    host = ref.vhost.rsplit(":", 1)[0]
+    svc = result.scope.service(host)
+    if svc is None or svc.port(80) is not None:
+        return None
+    return svc
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
     found: dict[tuple[object, FieldPath, str],
                 tuple[Resource, str, str, str, bool, dict[str, None]]] = {}
+    quirks: dict[tuple[object, FieldPath], tuple[Resource, str, Service, dict[str, None]]] = {}
     for proxy, result in ctx.compiled():
         names = {c.name for c in result.clusters}
         reasons: dict[str, tuple[str, str]] = {}
         for ref in list(http_refs(ctx, result)) + list(tcp_refs(ctx, result)):
             if ref.resource is None or cluster_exists(names, ref.cluster):
+                continue
+            svc = port80_workaround(result, ref)
+            if svc is not None:
+                q = quirks.setdefault((ref.resource.ref, ref.path),
+                                      (ref.resource, ref.cluster, svc, {}))
+                q[3].update(dict.fromkeys(ctx.members(proxy)))
                 continue
             why = reasons.get(ref.cluster)
             if why is None:
@@ -146,3 +209,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
         yield finding("ML1201", res, path, dest=_dest(cluster, mirror), cluster=cluster,
                       proxies=short_list(sorted(proxies)), reason=reason,
                       flag="" if mirror else None, fix={"fix": fix})
+    for (_, path), (res, cluster, svc, proxies) in quirks.items():
+        yield finding("ML1206", res, path, cluster=cluster, host=svc.hostname,
+                      ports=", ".join(str(p.port) for p in svc.ports),
+                      proxies=short_list(sorted(proxies)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import EXPORT_ALL, EXPORT_LOCAL, full_name
-from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, goq, iter_dicts
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -19,6 +19,17 @@ METADATA = Metadata(
     inputs=("ServiceEntry",),
     codes=("ML1142",),
 )
+
+DOCS = {
+    "ML1142": CodeDoc(
+        checks="ServiceEntries visible in the same namespace that define the same host and "
+               "port number with different protocols (istioctl IST0177).",
+        matters="Which protocol the sidecar uses for that host and port is undefined; HTTP "
+                "routing or TLS passthrough may break for it.",
+        quiet="One protocol per host and port; entries not exported to the same namespaces.",
+        example="SE a: hosts [api.example.com], ports [{number: 443, protocol: TLS}]; SE b: same "
+                "host, [{number: 443, protocol: HTTPS}]"),
+}
 
 
 def _scopes(export: list[str], ns: str) -> set[str]:

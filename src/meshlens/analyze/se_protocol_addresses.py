@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 
 METADATA = Metadata(
     name="serviceentry.Analyzer",
@@ -18,6 +18,19 @@ METADATA = Metadata(
     inputs=("ServiceEntry", "MeshConfig"),
     codes=("ML1141",),
 )
+
+DOCS = {
+    "ML1141": CodeDoc(
+        checks="ServiceEntries without spec.addresses (nor status addresses, nor DNS "
+               "auto-allocation in MeshConfig proxyMetadata) that have a TCP or unspecified-"
+               "protocol port (istioctl IST0134).",
+        matters="A TCP port without an address gets a 0.0.0.0:PORT listener shared with every "
+                "other such entry: traffic goes to whichever entry the listener picked.",
+        quiet="addresses set; DNS capture with auto-allocation enabled; only HTTP/TLS ports "
+              "(matched by Host or SNI).",
+        example="hosts: [db.example.com]\nports: [{number: 5432, name: tcp, protocol: TCP}]\n"
+                "resolution: DNS"),
+}
 
 
 def auto_allocated(ctx: Context) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import is_control_plane
-from meshlens.analyze.core import Context, Finding, Metadata, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, iter_dicts
 from meshlens.model import protocol
 
 METADATA = Metadata(
@@ -19,6 +19,24 @@ METADATA = Metadata(
     inputs=("Service",),
     codes=("ML1131", "ML1132"),
 )
+
+DOCS = {
+    "ML1131": CodeDoc(
+        checks="Service ports whose protocol Istio cannot tell from the name prefix "
+               "(http, http2, grpc, tcp, tls, mongo, mysql, redis, ...) or appProtocol "
+               "(istioctl IST0118).",
+        matters="Info: the sidecar sniffs the protocol (HTTP/1.1, HTTP/2 or TCP) from the first "
+                "bytes; that mostly works but costs a little latency, and fails for server-first "
+                "protocols (see ML1280).",
+        quiet="A known prefix (http-web) or appProtocol; control-plane and waypoint services.",
+        example="ports: [{name: web, port: 8081, targetPort: 8080}]"),
+    "ML1132": CodeDoc(
+        checks="ExternalName Services with an undeclared port or one named plain tcp "
+               "(IST0150).",
+        matters="The sidecar may not forward unmatched TCP traffic to such a port correctly.",
+        quiet="A protocol prefix other than plain tcp (tcp-db, http, tls).",
+        example="type: ExternalName\nports: [{name: tcp, port: 5432}]"),
+}
 
 GATEWAY_MANAGED = "gateway.istio.io/managed"
 MANAGED_VALUES = ("istio.io-gateway-controller", "istio.io-mesh-controller",

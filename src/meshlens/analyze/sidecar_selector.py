@@ -12,16 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import (
-    Context,
-    Finding,
-    Metadata,
-    as_dict,
-    finding,
-    goq,
-    gov,
-    selector_string,
-)
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, gov,
+                                   selector_string)
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -31,6 +23,33 @@ METADATA = Metadata(
     inputs=("Sidecar", "Pod", "Namespace"),
     codes=("ML1121", "ML1122", "ML1123", "ML1124"),
 )
+
+DOCS = {
+    "ML1121": CodeDoc(
+        checks="Sidecar workloadSelector.labels against the pods of its namespace (istioctl "
+               "sidecar.SelectorAnalyzer, IST0101).",
+        matters="The Sidecar applies to no workload: its egress scoping and ingress listeners "
+                "are not used.",
+        quiet="Some pod of the namespace carries the labels; Sidecars without a selector.",
+        example="workloadSelector: {labels: {app: nothere}}"),
+    "ML1122": CodeDoc(
+        checks="Two or more Sidecars whose selectors match the same pod (IST0110).",
+        matters="Which one the pod gets is undefined.",
+        quiet="Disjoint selectors.",
+        example="Sidecar a: {workloadSelector: {labels: {app: web}}}; Sidecar b: "
+                "{workloadSelector: {labels: {tier: front}}}; a pod with both labels"),
+    "ML1123": CodeDoc(
+        checks="More than one Sidecar without workloadSelector in a namespace (IST0111).",
+        matters="Which namespace-wide Sidecar applies is undefined.",
+        quiet="At most one selector-less Sidecar per namespace.",
+        example="two Sidecars in namespace shop, neither with workloadSelector"),
+    "ML1124": CodeDoc(
+        checks="Sidecars that select ambient-mode workloads or live in an ambient namespace "
+               "(IST0167).",
+        matters="Ambient workloads have no sidecar: the policy has no impact.",
+        quiet="Sidecar-mode workloads.",
+        example="namespace labelled istio.io/dataplane-mode=ambient with a Sidecar"),
+}
 
 AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
 

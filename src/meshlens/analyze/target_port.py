@@ -1,10 +1,13 @@
-"""Service targetPorts that no container of the selected pods declares: if nothing listens
-there, every connection to the endpoints is refused (503 UF).
+"""Service targetPorts given by name that no container of the selected pods defines: those
+pods are left out of the Service's endpoints (503 UH when none is left).
 
 Layer: L6. Imports: analyze.core, analyze._istio, model.
 
-A named targetPort that matches no container port is already reported while loading (ML0301:
-that endpoint is left out of EDS); this checks numeric ones, for pods that declare their ports.
+Kubernetes resolves a *named* targetPort per pod, from the pod's ``containers[].ports[].name``;
+a pod without that name is not an endpoint of the port (the EndpointSlice controller's
+``podutil.FindPort``). A *numeric* targetPort needs no ``containerPort`` declaration at all
+(declarations are informational; grpc-echo, for one, listens on ports given as arguments), so
+it is never reported. This finding replaces the loader's per-pod ML0301 note on the same field.
 """
 
 from __future__ import annotations
@@ -12,15 +15,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, finding, iter_dicts, short_list
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, finding, iter_dicts,
+                                   short_list)
 from meshlens.model.registry import Workload
 
 METADATA = Metadata(
     name="meshlens.TargetPortAnalyzer",
-    description="Service targetPorts that the selected pods do not declare",
+    description="Named Service targetPorts that no container of the selected pods defines",
     inputs=("Service", "Pod", "Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"),
     codes=("ML1290",),
+    supersedes=("ML0301",),
 )
+
+DOCS = {
+    "ML1290": CodeDoc(
+        checks="Service ports whose targetPort is a name, against the containers[].ports[].name "
+               "of each workload the Service selects; it replaces the loader's per-pod ML0301 "
+               "note on the same field.",
+        matters="Kubernetes leaves a pod without that port name out of the Service's endpoints "
+                "(the EndpointSlice controller's FindPort): requests are not sent to it, 503 UH "
+                "when no pod is left.",
+        quiet="Numeric targetPorts, declared or not: Kubernetes needs no containerPort for them "
+              "(grpc-echo listens on ports given as arguments); every selected workload names "
+              "the port.",
+        example="Service: ports [{port: 80, targetPort: web-http}]; containers: [{ports: "
+                "[{containerPort: 8080}]}]   # unnamed"),
+}
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:
@@ -36,17 +56,15 @@ def analyze(ctx: Context) -> Iterator[Finding]:
         if not groups:
             continue
         for i, p in enumerate(iter_dicts(svc.spec.get("ports"))):
-            if p.get("protocol") == "UDP":
+            target = p.get("targetPort")
+            if not isinstance(target, str) or not target:
                 continue
-            target = p.get("targetPort", p.get("port"))
-            if not isinstance(target, int):
-                continue
-            missing = {k: w for k, w in groups.items() if w.container_ports
-                       and target not in {c.port for c in w.container_ports}}
+            missing = {k: w for k, w in groups.items()
+                       if target not in {c.name for c in w.container_ports}}
             if not missing:
                 continue
-            declared = sorted({c.port for w in missing.values() for c in w.container_ports})
-            path = ("spec", "ports", i, "targetPort") if "targetPort" in p else ("spec", "ports", i)
-            yield finding("ML1290", svc, path, target=target, port=p.get("port"),
-                          workloads=short_list(sorted(missing)),
-                          declared=", ".join(map(str, declared)))
+            declared = sorted({f"{c.name or '(unnamed)'} {c.port}" for w in missing.values()
+                               for c in w.container_ports}) or ["none declared"]
+            yield finding("ML1290", svc, ("spec", "ports", i, "targetPort"), target=target,
+                          port=p.get("port"), workloads=short_list(sorted(missing)),
+                          declared=", ".join(declared))

@@ -28,7 +28,7 @@ from meshlens.analyze._compiled import (
     tls_state,
     workloads_by_ip,
 )
-from meshlens.analyze.core import Context, Finding, Metadata, finding, short_list
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, short_list
 from meshlens.compiler.clusters import BuiltCluster
 from meshlens.compiler.endpoints import tls_mode_for_rule
 from meshlens.model.peer_auth import DISABLE, STRICT
@@ -42,6 +42,28 @@ METADATA = Metadata(
     codes=("ML1250", "ML1251"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1250": CodeDoc(
+        checks="On compiled config, per endpoint: what the client cluster sends (its transport "
+               "socket, or for auto mTLS the endpoint's tlsMode in EDS) against the mode the "
+               "server workload's PeerAuthentication enforces on that port (mesh, namespace, "
+               "workload and port level).",
+        matters="Plaintext toward STRICT mTLS: the server sidecar has no filter chain for it "
+                "and closes the connection: 503 UC (or UF).",
+        quiet="Auto mTLS toward injected servers; ISTIO_MUTUAL; PERMISSIVE servers; ports with "
+              "port-level DISABLE.",
+        example="DestinationRule: trafficPolicy: {tls: {mode: DISABLE}}; server namespace: "
+                "PeerAuthentication {mtls: {mode: STRICT}}"),
+    "ML1251": CodeDoc(
+        checks="An explicit tls mode ISTIO_MUTUAL toward endpoints without a sidecar, or whose "
+               "PeerAuthentication is DISABLE on that port.",
+        matters="The server does not speak Istio mTLS: the TLS handshake fails: 503 UF.",
+        quiet="Auto mTLS (no tls block), which follows the server; servers with a sidecar and "
+              "PERMISSIVE or STRICT.",
+        example="DestinationRule legacy: trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}; the "
+                "legacy pods have sidecar.istio.io/inject: \"false\""),
+}
 
 
 @dataclass(slots=True)

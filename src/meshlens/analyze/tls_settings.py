@@ -15,7 +15,7 @@ from typing import Any
 
 from meshlens.analyze._compiled import NONE, describe_clusters, outbound, tls_state, value_at
 from meshlens.analyze._routes import resource_by_ref
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 from meshlens.compiler.provenance import QUIRK
 from meshlens.resources import Resource
 from meshlens.source import FieldPath
@@ -27,6 +27,25 @@ METADATA = Metadata(
     codes=("ML1252", "ML1253"),
     compiled=True,
 )
+
+DOCS = {
+    "ML1252": CodeDoc(
+        checks="DestinationRule tls with credentialName and no workloadSelector (proven on the "
+               "compiled cluster: no transport socket).",
+        matters="credentialName is read only by gateways; sidecars send plaintext, so a TLS "
+                "server resets the connection: 503 UC.",
+        quiet="credentialName with a workloadSelector; caCertificates/clientCertificate file "
+              "paths instead.",
+        example="host: partner.example.com\ntrafficPolicy: {tls: {mode: SIMPLE, credentialName: "
+                "partner-ca}}"),
+    "ML1253": CodeDoc(
+        checks="tls mode ISTIO_MUTUAL together with clientCertificate, privateKey, "
+               "caCertificates, credentialName, insecureSkipVerify or caCrl.",
+        matters="Those fields are ignored: istiod uses the workload's Istio certificate and "
+                "root. No response flag.",
+        quiet="ISTIO_MUTUAL alone; the fields with MUTUAL or SIMPLE.",
+        example="tls: {mode: ISTIO_MUTUAL, caCertificates: /etc/certs/ca.pem}"),
+}
 
 IGNORED_BY_ISTIO_MUTUAL = ("clientCertificate", "privateKey", "caCertificates", "credentialName",
                            "insecureSkipVerify", "caCrl")

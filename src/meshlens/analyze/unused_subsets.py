@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, iter_dicts
 from meshlens.model.destination_rules import resolve_short_name
 from meshlens.model.scope import host_matches
 from meshlens.model.virtual_services import index_virtual_services
@@ -23,6 +23,23 @@ METADATA = Metadata(
     inputs=("DestinationRule", "VirtualService"),
     codes=("ML1204", "ML1205"),
 )
+
+DOCS = {
+    "ML1204": CodeDoc(
+        checks="DestinationRule subsets with a trafficPolicy that no VirtualService route or "
+               "mirror (mesh or gateway, delegates included) sends to.",
+        matters="Subset policies apply only to traffic routed to the subset: traffic to the host "
+                "goes to the service's default cluster, and the subset's policy never applies.",
+        quiet="A route names the subset; the subset has no trafficPolicy (then ML1205, Info).",
+        example="subsets: [{name: canary, labels: {version: v2}, trafficPolicy: {loadBalancer: "
+                "{simple: ROUND_ROBIN}}}]   # no VirtualService routes to canary"),
+    "ML1205": CodeDoc(
+        checks="Subsets without trafficPolicy that no route sends to.",
+        matters="Info: no traffic reaches the subset's clusters (normal for a version not yet "
+                "routed to, such as bookinfo's destination-rule-all).",
+        quiet="A route or mirror names the subset.",
+        example="subsets: [{name: v1, labels: {version: v1}}]   # no VirtualService"),
+}
 
 
 def used_subsets(ctx: Context) -> set[tuple[str, str]]:
@@ -42,15 +59,20 @@ def used_subsets(ctx: Context) -> set[tuple[str, str]]:
     return out
 
 
+def subset_used(ctx: Context, host: str, subset: str) -> bool:
+    """Whether some VirtualService route or mirror sends to ``subset`` of ``host`` (resolved)."""
+    used = ctx.memo("unused_subsets.used", lambda: used_subsets(ctx))
+    return any(sub == subset and host_matches(host, h) for h, sub in used)
+
+
 def analyze(ctx: Context) -> Iterator[Finding]:
-    used = used_subsets(ctx)
     for dr in ctx.of_kind("DestinationRule"):
         host = resolve_short_name(str(dr.spec.get("host", "")), dr.namespace)
         for i, s in enumerate(dr.spec.get("subsets") or []):
             if not isinstance(s, dict) or not s.get("name"):
                 continue
             name = str(s["name"])
-            if any(sub == name and host_matches(host, h) for h, sub in used):
+            if subset_used(ctx, host, name):
                 continue
             tp = as_dict(s.get("trafficPolicy"))
             if tp:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import EXPORT_ALL, EXPORT_LOCAL, full_name, to_fqdn
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -22,6 +22,17 @@ METADATA = Metadata(
     inputs=("VirtualService",),
     codes=("ML1105",),
 )
+
+DOCS = {
+    "ML1105": CodeDoc(
+        checks="VirtualServices bound to the mesh gateway (no gateways, or mesh listed) that "
+               "define the same host in overlapping exportTo scopes (istioctl IST0109).",
+        matters="Sidecars do not merge them: the first in import order (oldest) wins and the "
+                "others' routes are silently dropped.",
+        quiet="One VirtualService per host; gateway-only VirtualServices; disjoint exportTo.",
+        example="VirtualService a: {hosts: [reviews], http: [...]}; VirtualService b: {hosts: "
+                "[reviews], http: [...]}"),
+}
 
 
 def host_matches(a: str, b: str) -> bool:

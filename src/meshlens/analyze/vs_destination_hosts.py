@@ -22,7 +22,7 @@ from meshlens.analyze._istio import (
     service_entry_hosts,
     to_fqdn,
 )
-from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, gov
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, goq, gov
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -31,6 +31,37 @@ METADATA = Metadata(
     inputs=("ServiceEntry", "VirtualService", "Service"),
     codes=("ML1101", "ML1102", "ML1104"),
 )
+
+DOCS = {
+    "ML1101": CodeDoc(
+        checks="Every route and mirror destination host of every VirtualService, looked up as "
+               "istioctl does (util.GetDestinationHost): a dot-less name gets the "
+               "VirtualService's namespace, a dotted short name (reviews.default) is literal; "
+               "against Services and ServiceEntries visible there; and a destination "
+               "port.number that the host does not have (IST0101).",
+        matters="The route points at a cluster that does not exist: 503 NC. A mirror to a "
+                "missing host is dropped silently (no flag).",
+        quiet="The host is a Service or ServiceEntry host (FQDN, short name in the "
+              "VirtualService's namespace, or covered by a wildcard ServiceEntry) with that "
+              "port.",
+        example="route: [{destination: {host: reviews.default}}]   # use reviews or "
+                "reviews.default.svc.cluster.local"),
+    "ML1102": CodeDoc(
+        checks="Destinations without port.number to a host with more than one port (IST0112).",
+        matters="istiod builds the destination cluster from the port the request came in on, so "
+                "the route may point at a port the destination does not have: 503 NC.",
+        quiet="port.number given; the host has a single port.",
+        example="Service web with ports 80 and 9090; route: [{destination: {host: web}}]"),
+    "ML1104": CodeDoc(
+        checks="A gateway-bound VirtualService route without subset to a host that another "
+               "VirtualService routes by subset (IST0140).",
+        matters="Requests through the gateway reach any version: the mesh VirtualService's "
+                "subsets do not apply to them. No response flag.",
+        quiet="The gateway route gives a subset too; no VirtualService splits the host by "
+              "subset.",
+        example="gateway route to productpage without subset; mesh VirtualService productpage "
+                "routes to subset v1"),
+}
 
 
 def _hint(vs: Resource, host: str, entries: dict[tuple[str, str], Entry]) -> str:

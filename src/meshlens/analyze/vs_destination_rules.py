@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import mirror_destinations, name_from_host, route_destinations
-from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, goq, iter_dicts
 
 METADATA = Metadata(
     name="virtualservice.DestinationRuleAnalyzer",
@@ -21,6 +21,17 @@ METADATA = Metadata(
     inputs=("VirtualService", "DestinationRule"),
     codes=("ML1103",),
 )
+
+DOCS = {
+    "ML1103": CodeDoc(
+        checks="Route and mirror destinations with a subset against the subsets DestinationRules "
+               "define for that host, hosts compared as istioctl does (IST0101).",
+        matters="The route points at outbound|PORT|SUBSET|HOST, which does not exist: 503 NC.",
+        quiet="A DestinationRule (any namespace) defines the subset for the host; whether the "
+              "client can see that rule is checked on compiled config (ML1201).",
+        example="route: [{destination: {host: reviews, subset: v1}}]   # no DestinationRule "
+                "for reviews"),
+}
 
 
 def defined_subsets(ctx: Context) -> set[tuple[str, str, str]]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, goq
 from meshlens.resources import Resource
 
 METADATA = Metadata(
@@ -24,6 +24,24 @@ METADATA = Metadata(
     inputs=("VirtualService",),
     codes=("ML1106", "ML1107"),
 )
+
+DOCS = {
+    "ML1106": CodeDoc(
+        checks="http, tcp and tls rules of a VirtualService that follow a rule without match, or "
+               "whose every match repeats an earlier rule's (istiod's analyzeUnreachable*Rules, "
+               "IST0130).",
+        matters="The rule's route, faults and retries never apply.",
+        quiet="Only the last rule lacks a match; matches differ.",
+        example="http:\n- route: [{destination: {host: details}}]\n- match: [{uri: {prefix: "
+                "/v2}}]\n  route: [...]"),
+    "ML1107": CodeDoc(
+        checks="A match of a rule that duplicates (or, for prefixes, is covered by) a match of "
+               "an earlier rule (IST0131).",
+        matters="Info: that match never selects the rule; other matches of the rule still do.",
+        quiet="No earlier rule covers the match.",
+        example="http:\n- match: [{uri: {prefix: /api}}]\n  route: [...]\n- match: [{uri: "
+                "{prefix: /api/v2}}, {headers: ...}]\n  route: [...]"),
+}
 
 EXACT, PREFIX = "exact:", "prefix:"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from meshlens.analyze._compiled import MAX_U32, describe_clusters, outbound
 from meshlens.analyze._routes import resource_by_ref
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.compiler.provenance import Origin
 from meshlens.source import FieldPath
 
@@ -27,6 +27,26 @@ METADATA = Metadata(
     compiled=True,
     supersedes=("ML0402",),  # the webhook's consecutiveErrors warning, said in Envoy terms
 )
+
+DOCS = {
+    "ML1220": CodeDoc(
+        checks="On compiled clusters, values the compiler recorded as not expressible: a 0 in "
+               "connectionPool (maxConnections, http1MaxPendingRequests, http2MaxRequests, "
+               "maxRetries, ...) or outlierDetection.maxEjectionPercent, which istiod treats as "
+               "unset.",
+        matters="0 does not mean none: the Envoy value is the default (4294967295, i.e. "
+                "unlimited, or Envoy's 10% ejection); maxRetries 0 leaves retries unlimited and "
+                "can add 503 UO under load.",
+        quiet="Positive values; the field omitted.",
+        example="subsets:\n- name: v2\n  trafficPolicy: {connectionPool: {http: {maxRetries: "
+                "0}}}"),
+    "ML1221": CodeDoc(
+        checks="outlierDetection.consecutiveErrors (deprecated) (IST0133).",
+        matters="istiod does not compile it at all: the cluster ejects after Envoy's default 5 "
+                "consecutive 5xx, whatever was written.",
+        quiet="consecutive5xxErrors or consecutiveGatewayErrors used instead.",
+        example="outlierDetection: {consecutiveErrors: 2}"),
+}
 
 _MEANING = {
     "maxRetries": ("retries are unlimited: when the upstream fails, every request is retried "
@@ -104,8 +124,8 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                                                    "value, or remove the field."))
         flag = ""
         if hit["overflow"]:
-            meaning += f", and retries alone can fill {hit['overflow']}: new requests fail with " \
-                       "503 UO"
+            meaning += (f", and under failure load retries can fill {hit['overflow']}: new "
+                        "requests fail with 503 UO")
             flag = "UO"
         yield finding("ML1220", res, where.field, span=span, field=hit["field"],
                       envoy_field=hit["envoy_field"], clusters=clusters, value=hit["value"],

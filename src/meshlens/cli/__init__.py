@@ -26,6 +26,7 @@ from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.describe import describe_app
 from meshlens.cli.status import status_cmd
+from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
@@ -173,6 +174,9 @@ app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
 app.command("status")(status_cmd)
 app.add_typer(describe_app, name="describe")
+app.command("diff")(diff_cmd)
+app.command("drift")(drift_cmd)
+app.command("report")(report_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")

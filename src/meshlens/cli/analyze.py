@@ -31,6 +31,8 @@ from meshlens.analyze.report import (
     render_json,
     render_log,
     render_sarif,
+    skipped_kinds,
+    skipped_line,
 )
 from meshlens.errors import MeshlensError
 from meshlens.model import resolve_proxy
@@ -57,11 +59,27 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _no_issues(files: list[str]) -> str:
+def _no_issues(files: list[str], unreadable: int, skipped: int) -> str:
+    """istioctl's closing line; without the check mark when input was not (all) analyzed."""
+    if unreadable:
+        what = files[0] if len(files) == 1 else ", ".join(files)
+        noun = "file" if unreadable == 1 else "files"
+        return (f"No validation issues found when analyzing {what} (but {unreadable} {noun} "
+                "could not be read or parsed).")
+    if skipped:
+        what = files[0] if len(files) == 1 else ", ".join(files)
+        noun = "resource" if skipped == 1 else "resources"
+        return (f"No validation issues found in what meshlens reads of {what} ({skipped} "
+                f"{noun} of other kinds skipped, see above).")
     if len(files) == 1:
         return f"\u2714 No validation issues found when analyzing {files[0]}."
     return "\u2714 No validation issues found when analyzing:\n" + "".join(
         f"  - {f}\n" for f in files).rstrip("\n")
+
+
+def _unreadable(errors: list[MeshlensError]) -> int:
+    """How many distinct files the load errors are about (a file may have several)."""
+    return len({getattr(getattr(e, "span", None), "path", None) or str(e) for e in errors})
 
 
 def analyze_cmd(
@@ -77,8 +95,10 @@ def analyze_cmd(
     output_threshold: Annotated[str, typer.Option(
         "--output-threshold", help="Print findings at or above this level.")] = "Info",
     suppress: Annotated[list[str], typer.Option(
-        "--suppress", "-S", help="CODE=RESOURCE (globs), e.g. 'IST0102=Namespace *' or "
-                                 "'ML1205=DestinationRule shop/*'; repeatable.")] = [],  # noqa: B006
+        "--suppress", "-S", help="CODE=RESOURCE: drop findings with this ML or IST code on "
+                                 "this resource, 'Kind name.namespace' or 'Kind namespace/name', "
+                                 "'*' globs, e.g. 'IST0102=Namespace *' or "
+                                 "'ML1205=DestinationRule *.shop'; repeatable.")] = [],  # noqa: B006
     mesh_config: Annotated[str | None, typer.Option(
         "--mesh-config", help="MeshConfig file, or the istio ConfigMap.")] = None,
     analyzer: Annotated[list[str], typer.Option(
@@ -97,6 +117,10 @@ def analyze_cmd(
         suppressions = [Suppression.parse(s) for s in suppress]
     except ValueError as exc:
         raise _usage(str(exc)) from exc
+    for s in suppressions:
+        if not s.known():
+            _err.print(f"Warning: Supplied message code '{s.code}' is an unknown message code "
+                       "and will not have any effect.", markup=False)
     if not filename:
         raise _usage("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
     selected = by_name(analyzer) if analyzer else ANALYZERS
@@ -108,6 +132,9 @@ def analyze_cmd(
         raise _usage(str(exc)) from exc
     for e in loaded.errors:
         _err.print(str(e), markup=False)
+    skipped = skipped_kinds(loaded.diagnostics)
+    for kind, count in skipped:
+        _err.print(skipped_line(kind, count), markup=False)
     for ref in proxy:
         try:
             resolve_proxy(loaded.mesh.registry.workloads, ref)
@@ -123,7 +150,8 @@ def analyze_cmd(
     elif shown:
         sys.stdout.write(render_log(shown))
     else:
-        _err.print(_no_issues(filename), markup=False)
+        _err.print(_no_issues(filename, _unreadable(loaded.errors),
+                              sum(n for _, n in skipped)), markup=False)
     if at_or_above(findings, fail_level):
         raise typer.Exit(EXIT_ISSUES)
     if loaded.errors:

@@ -1,4 +1,5 @@
-"""``meshlens explain``: where every field of a compiled resource came from; what a flag means.
+"""``meshlens explain``: where every field of a compiled resource came from; what a response
+flag or an analyze code means.
 
 Layer: L8.
 """
@@ -13,7 +14,8 @@ import typer
 
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, ProxyTypeOpt, compile_files, fail
 
-explain_app = typer.Typer(no_args_is_help=True, help="Explain compiled config and response flags.")
+explain_app = typer.Typer(no_args_is_help=True,
+                          help="Explain compiled config, response flags and analyze codes.")
 
 
 def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: str | None,
@@ -67,15 +69,11 @@ def flag_cmd(
     """What an Envoy response flag means, the layer it points at, and what to check."""
     from dataclasses import asdict
 
-    from meshlens.render.flags import FLAGS
+    from meshlens.render.flags import FLAGS, lookup, render_text
 
-    codes = [c.strip().upper() for c in flag.split(",") if c.strip()]
-    if codes == ["ALL"]:
-        codes = list(FLAGS)
-    unknown = [c for c in codes if c not in FLAGS]
+    flags, unknown = lookup(flag)
     if unknown:
         fail(f"unknown response flag {', '.join(unknown)}; known: {', '.join(sorted(FLAGS))}")
-    flags = [FLAGS[c] for c in codes]
     if output == Output.json:
         sys.stdout.write(json.dumps([asdict(f) for f in flags], indent=2) + "\n")
         return
@@ -84,7 +82,30 @@ def flag_cmd(
 
         sys.stdout.write(yaml.safe_dump([asdict(f) for f in flags], sort_keys=False, width=1000))
         return
-    for f in flags:
-        sys.stdout.write(f"{f.code} ({f.name}): {f.meaning}\n  layer: {f.layer}\n  check:\n")
-        for c in f.checks:
-            sys.stdout.write(f"  - {c}\n")
+    sys.stdout.write(render_text(flags))
+
+
+@explain_app.command("code")
+def code_cmd(
+    code: Annotated[str, typer.Argument(help="An analyze code (ML1241), an IST code meshlens "
+                                             "implements (IST0101), or 'all'")],
+    output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+) -> None:
+    """What an analyze code checks, why it matters, when it stays quiet, and an example."""
+    from meshlens.analyze.code_docs import documented, lookup, render_text
+
+    entries = sorted(documented().values(), key=lambda e: e.code) \
+        if code.strip().lower() == "all" else lookup(code)
+    if not entries:
+        known = sorted(documented())
+        fail(f"unknown code {code!r}: analyze codes are {known[0]} to {known[-1]} "
+             "(meshlens explain code all), or an IST code meshlens implements")
+    if output == Output.json:
+        sys.stdout.write(json.dumps([e.to_dict() for e in entries], indent=2) + "\n")
+    elif output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump([e.to_dict() for e in entries], sort_keys=False,
+                                        width=1000))
+    else:
+        sys.stdout.write(render_text(entries))

@@ -57,6 +57,6 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None)
     return Mesh(resources, mc, registry, drs, pas,
                 [r for r in resources if r.kind == "Sidecar"],
                 [r for r in resources if r.kind == "VirtualService"] + gwapi.virtual_services,
-                list(registry.diagnostics),
+                list(mc.diagnostics) + list(registry.diagnostics),
                 [r for r in resources if r.kind == "Gateway" and r.group == "networking.istio.io"]
                 + gwapi.gateways, gwapi.statuses)

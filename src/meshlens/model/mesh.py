@@ -1,6 +1,11 @@
 """MeshConfig with istiod's defaults (`pkg/config/mesh/mesh.go:DefaultMeshConfig`).
 
-Layer: L3. Imports: source, durations.
+Layer: L3. Imports: source, durations, diagnostics, resources.meshconfig.
+
+:meth:`MeshConfig.from_document` checks the user's MeshConfig as istiod reads it
+(:func:`meshlens.resources.meshconfig.validate_mesh_config`): a MeshConfig with an error is not
+applied (istiod keeps its defaults), and the diagnostics travel with the MeshConfig into
+``Mesh.diagnostics``.
 """
 
 from __future__ import annotations
@@ -8,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshlens.diagnostics import Diagnostic, Level
 from meshlens.durations import parse_duration
+from meshlens.resources.meshconfig import JSON_NAMES, validate_mesh_config
 from meshlens.source import FieldPath, RawDocument
 
 #: The defaults that change generated config (the rest of MeshConfig does not touch it here).
@@ -42,19 +49,26 @@ class MeshConfig:
 
     values: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
     doc: RawDocument | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
 
     @classmethod
     def from_document(cls, doc: RawDocument | None) -> MeshConfig:
+        """istiod's ``ApplyMeshConfigDefaults``: user fields over the defaults (either spelling
+        of a field name), or the defaults alone when the MeshConfig has an error."""
         values = dict(DEFAULTS)
-        if doc is not None:
-            values.update({k: v for k, v in doc.data.items() if v is not None})
-        return cls(values, doc)
+        if doc is None:
+            return cls(values)
+        found = tuple(validate_mesh_config(doc))
+        if any(d.level == Level.ERROR for d in found):
+            return cls(values, None, found)
+        values.update({JSON_NAMES.get(k, k): v for k, v in doc.data.items() if v is not None})
+        return cls(values, doc, found)
 
     def get(self, key: str) -> Any:
         return self.values.get(key)
 
     def is_user_set(self, key: str) -> bool:
-        return self.doc is not None and key in self.doc.data
+        return self.doc is not None and any(JSON_NAMES.get(k, k) == key for k in self.doc.data)
 
     def path(self, *parts: str | int) -> FieldPath:
         return tuple(parts)

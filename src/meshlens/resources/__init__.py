@@ -207,14 +207,14 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
             data = redact_secret(data)
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
-        key = (group, kind, ns, name)
-        if key in seen:
-            first = seen[key]
+        ident = (group, kind, ns, name)
+        if ident in seen:
+            first = seen[ident]
             result.diagnostics.append(report(
                 "ML0105", doc=doc, path=("metadata", "name"), resource=ref, kind=kind, ns=ns,
                 name=name, first=str(first.span())))
             continue
-        seen[key] = res
+        seen[ident] = res
         result.resources.append(res)
     return result
 

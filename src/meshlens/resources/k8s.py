@@ -8,6 +8,9 @@ leaves the object out, like istiod never seeing it.
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,22 +31,33 @@ def _dotted(path: FieldPath) -> str:
     return out
 
 
+#: JSON type names, checked in order (a bool is not an integer).
+_TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (type(None), "null"), (bool, "boolean"), (int, "integer"), (float, "number"),
+    (str, "string"), (list, "array"), (dict, "object"),
+)
+
+
 def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return next((name for types, name in _TYPE_NAMES if isinstance(value, types)),
+                type(value).__name__)
+
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+#: IsValidPortName's rules, in its order: (is broken, message).
+_PORT_NAME_RULES = (
+    (lambda v: len(v) > 15, "must be no more than 15 characters"),
+    (lambda v: not re.fullmatch(r"[-a-z0-9]+", v),
+     "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+    (lambda v: "--" in v, "must not contain consecutive hyphens"),
+    (lambda v: not re.search(r"[a-z]", v), "must contain at least one letter (a-z)"),
+    (lambda v: v.startswith("-") or v.endswith("-"), "must not begin or end with a hyphen"),
+)
 
 
 class _Checker:
@@ -73,11 +87,32 @@ class _Checker:
 
     def int_or_string_port(self, value: Any, path: FieldPath) -> None:
         if isinstance(value, str):
-            if not value or len(value) > 15:
+            if not value:
                 self.problems.append(Problem(path, "ML0106",
                                              f"{_dotted(path)}: invalid port name {value!r}"))
+            else:
+                self.port_name(value, path)
         else:
             self.port(value, path)
+
+    def invalid(self, path: FieldPath, value: str, why: str) -> None:
+        self.problems.append(Problem(path, "ML0106", f"{_dotted(path)}: Invalid value: "
+                                     f"{json.dumps(value, ensure_ascii=False)}: {why}"))
+
+    def port_name(self, value: Any, path: FieldPath) -> None:
+        """validation.IsValidPortName (IANA_SVC_NAME): a container port's or targetPort's name."""
+        if not self.type(value, path, "string"):
+            return
+        why = next((w for bad, w in _PORT_NAME_RULES if bad(value)), None)
+        if why:
+            self.invalid(path, value, why)
+
+    def label(self, value: Any, path: FieldPath) -> None:
+        """validation.IsDNS1123Label: a Service port's name."""
+        if self.type(value, path, "string") and (
+                len(value) > 63 or not _DNS1123_LABEL.fullmatch(value)):
+            self.invalid(path, value, _LABEL_MSG if len(value) <= 63
+                         else "must be no more than 63 characters")
 
     def str_map(self, value: Any, path: FieldPath) -> None:
         if value is None:
@@ -92,6 +127,35 @@ class _Checker:
                 self.problems.append(Problem(path + (k,), "ML0103",
                                              f"{_dotted(path + (k,))}: expected string, "
                                              f"got {_type_name(v)}"))
+
+    def ip(self, value: Any, path: FieldPath, *, family: int = 0, also: tuple[str, ...] = ()) -> None:
+        """An IP address field (``family`` 4 or 6 to require one), or one of ``also``.
+
+        The API server rejects the object (ValidateIPAddress / validation.IsValidIP); meshlens
+        reports the field and leaves the object out, so no invalid address reaches the model.
+        """
+        if not self.type(value, path, "string") or value in also:
+            return
+        try:
+            addr = None if "%" in value else ipaddress.ip_address(value)
+        except ValueError:
+            addr = None
+        if addr is None or (family and addr.version != family):
+            what = f"IPv{family} address" if family else "IP address"
+            self.problems.append(Problem(path, "ML0106", f"{_dotted(path)}: Invalid value: "
+                                         f"{json.dumps(value, ensure_ascii=False)}: must be a "
+                                         f"valid {what}"))
+
+    def ips(self, value: Any, path: FieldPath, **kw: Any) -> None:
+        """A list of IP address fields; ``item`` names the key of an object item."""
+        item = kw.pop("item", None)
+        if value is None or not self.type(value, path, "array"):
+            return
+        for i, entry in enumerate(value):
+            if item is None:
+                self.ip(entry, path + (i,), **kw)
+            elif self.type(entry, path + (i,), "object") and item in entry:
+                self.ip(entry[item], path + (i, item), **kw)
 
     def required(self, obj: dict[str, Any], key: str, path: FieldPath) -> bool:
         if key not in obj or obj[key] is None:
@@ -126,6 +190,7 @@ def _service(c: _Checker, spec: Any) -> None:
         if "targetPort" in port:
             c.int_or_string_port(port["targetPort"], pp + ("targetPort",))
         if "name" in port and c.type(port["name"], pp + ("name",), "string"):
+            c.label(port["name"], pp + ("name",))
             if port["name"] in names:
                 c.problems.append(Problem(pp + ("name",), "ML0106",
                                           f"{_dotted(pp + ('name',))}: duplicate port name"))
@@ -137,9 +202,15 @@ def _service(c: _Checker, spec: Any) -> None:
         for key in ("protocol", "appProtocol"):
             if key in port:
                 c.type(port[key], pp + (key,), "string")
-    for key in ("clusterIP", "type", "externalName"):
+    for key in ("type", "externalName"):
         if key in spec:
             c.type(spec[key], path + (key,), "string")
+    if "clusterIP" in spec:
+        c.ip(spec["clusterIP"], path + ("clusterIP",), also=("", "None"))
+    c.ips(spec.get("clusterIPs"), path + ("clusterIPs",), also=("", "None"))
+    c.ips(spec.get("externalIPs"), path + ("externalIPs",))
+    if spec.get("loadBalancerIP"):
+        c.ip(spec["loadBalancerIP"], path + ("loadBalancerIP",))
 
 
 def _pod_spec(c: _Checker, spec: Any, path: FieldPath) -> None:
@@ -165,13 +236,13 @@ def _pod_spec(c: _Checker, spec: Any, path: FieldPath) -> None:
                 if c.required(port, "containerPort", pp):
                     c.port(port["containerPort"], pp + ("containerPort",))
                 if "name" in port:
-                    c.type(port["name"], pp + ("name",), "string")
+                    c.port_name(port["name"], pp + ("name",))
     if "serviceAccountName" in spec:
         c.type(spec["serviceAccountName"], path + ("serviceAccountName",), "string")
 
 
 def _controller(c: _Checker, data: dict[str, Any], kind: str) -> None:
-    spec = data.get("spec")
+    spec: Any = data.get("spec")
     path: FieldPath = ("spec",)
     if not c.type(spec, path, "object"):
         return
@@ -193,15 +264,24 @@ def _controller(c: _Checker, data: dict[str, Any], kind: str) -> None:
             _pod_spec(c, template["spec"], path + ("template", "spec"))
 
 
+#: EndpointSlice addressType → the IP family its addresses must have (FQDN slices hold names).
+_SLICE_FAMILY = {"IPv4": 4, "IPv6": 6}
+
+
 def _endpoint_slice(c: _Checker, data: dict[str, Any]) -> None:
     eps = data.get("endpoints")
+    kind = data.get("addressType")
     if eps is not None and c.type(eps, ("endpoints",), "array"):
         for i, ep in enumerate(eps):
             if c.type(ep, ("endpoints", i), "object") and c.required(ep, "addresses",
                                                                      ("endpoints", i)):
-                if c.type(ep["addresses"], ("endpoints", i, "addresses"), "array"):
-                    for j, a in enumerate(ep["addresses"]):
-                        c.type(a, ("endpoints", i, "addresses", j), "string")
+                path = ("endpoints", i, "addresses")
+                if kind == "FQDN":
+                    if c.type(ep["addresses"], path, "array"):
+                        for j, a in enumerate(ep["addresses"]):
+                            c.type(a, path + (j,), "string")
+                else:
+                    c.ips(ep["addresses"], path, family=_SLICE_FAMILY.get(str(kind), 0))
     ports = data.get("ports")
     if ports is not None and c.type(ports, ("ports",), "array"):
         for i, p in enumerate(ports):
@@ -223,8 +303,12 @@ def validate_k8s(kind: str, data: dict[str, Any]) -> list[Problem]:
         if "spec" in data:
             _pod_spec(c, data["spec"], ("spec",))
         status = data.get("status")
-        if isinstance(status, dict) and "podIP" in status:
-            c.type(status["podIP"], ("status", "podIP"), "string")
+        if isinstance(status, dict):
+            for key in ("podIP", "hostIP"):
+                if key in status:
+                    c.ip(status[key], ("status", key), also=("",))
+            c.ips(status.get("podIPs"), ("status", "podIPs"), item="ip")
+            c.ips(status.get("hostIPs"), ("status", "hostIPs"), item="ip")
     elif kind in ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet"):
         _controller(c, data, kind)
     elif kind == "EndpointSlice":

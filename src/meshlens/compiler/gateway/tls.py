@@ -138,7 +138,7 @@ def build_server_tls(s: GatewayServer, *, mesh: Any, options: Any,
         ciphers = [str(c) for c in tls.get("cipherSuites") or []]
         if ciphers:
             # `security.FilterCipherSuites`: invalid and duplicate names are dropped
-            from meshlens.resources.gateway_webhook import _valid_cipher
+            from meshlens.resources.webhook.gateway import _valid_cipher
 
             kept = [c for i, c in enumerate(ciphers) if _valid_cipher(c) and c not in ciphers[:i]]
             common.tls_params.cipher_suites[:] = kept

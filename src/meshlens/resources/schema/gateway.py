@@ -1,6 +1,6 @@
 """The ``spec`` schema of Istio's ``Gateway`` (networking.istio.io v1, v1beta1, v1alpha3).
 
-Layer: L2. Imports: resources.schema (its nodes and rules; only schema imports this module).
+Layer: L2 (package meshlens.resources.schema).
 
 Written from the Gateway CRD (``tests/conformance/crds``): ``servers[]`` with a required
 ``port`` (``number``, ``protocol``, ``name`` required; ``targetPort``) and ``hosts``, an optional
@@ -10,16 +10,8 @@ third CEL rule repeats the first one and is left out, as for the Sidecar: see SK
 
 from __future__ import annotations
 
-from meshlens.resources.schema import (
-    SERVER_TLS,
-    STR,
-    STR_MAP,
-    STRS,
-    UINT32,
-    List,
-    Obj,
-    req,
-)
+from meshlens.resources.schema.common import SERVER_TLS, STR, STR_MAP, STRS, UINT32
+from meshlens.resources.schema.dsl import List, Obj, req
 
 GATEWAY_PORT = Obj({"name": req(STR), "number": req(UINT32), "protocol": req(STR),
                     "targetPort": UINT32})

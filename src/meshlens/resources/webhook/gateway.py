@@ -1,6 +1,6 @@
 """istiod's validating webhook for Istio's ``Gateway`` (``ValidateGateway``).
 
-Layer: L2. Imports: resources.webhook (its collector and helpers; webhook imports this lazily).
+Layer: L2 (package meshlens.resources.webhook).
 
 Rules, each named after the Go function it mirrors (pkg/config/validation/validation.go and
 validation/agent): the object name is a DNS-1123 label; at least one server; per server
@@ -15,20 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshlens.resources.webhook import (
-    _V,
-    _is_ip,
-    _is_label,
-    _list,
-    _obj,
-    _protocol,
-    _q,
-    _str,
-    _validate_ip,
-    _validate_port,
-    _validate_unix_address,
-    validate_wildcard_domain,
-)
+from meshlens.resources.webhook.core import Collector as _V
+from meshlens.resources.webhook.core import as_list as _list
+from meshlens.resources.webhook.core import as_obj as _obj
+from meshlens.resources.webhook.core import as_str as _str
+from meshlens.resources.webhook.core import quote as _q
+from meshlens.resources.webhook.fields import is_ip as _is_ip
+from meshlens.resources.webhook.fields import protocol as _protocol
+from meshlens.resources.webhook.fields import validate_ip as _validate_ip
+from meshlens.resources.webhook.fields import validate_port as _validate_port
+from meshlens.resources.webhook.fields import validate_unix_address as _validate_unix_address
+from meshlens.resources.webhook.names import is_label as _is_label
+from meshlens.resources.webhook.names import validate_wildcard_domain
 from meshlens.source import FieldPath
 
 UNIX_PREFIX = "unix://"
@@ -188,10 +186,14 @@ def _port_text(port: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def validate_gateway(v: _V, name: str, spec: dict[str, Any]) -> None:
-    """ValidateGateway."""
+def validate_name(v: _V, name: str) -> None:
+    """ValidateGateway's name rule: a DNS-1123 label (no dots)."""
     if not _is_label(name):
         v.err(("metadata", "name"), f"invalid gateway name: {_q(name)}")
+
+
+def validate(v: _V, spec: dict[str, Any], labels: Any = None) -> None:
+    """ValidateGateway (the name rule is :func:`validate_name`, as the check gets no metadata)."""
     servers = _list(spec.get("servers"))
     if not servers:
         v.err(("spec", "servers"), "gateway must have at least one server")
