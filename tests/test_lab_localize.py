@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +11,13 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+import pytest
 from google.protobuf import json_format
 
 from meshlens.lab.addressing import Addressing, require_loopback
 from meshlens.lab.bootstrap import build_lab_bootstrap
 from meshlens.lab.certs import LabCA, spiffe_id
+from meshlens.lab.guard import NotLoopback, check_loopback_only
 from meshlens.lab.localize import ServerSide, localize, summarize
 from meshlens.pipeline import compile_for, load, server_compiler
 
@@ -151,3 +154,88 @@ def test_bootstrap_and_secrets() -> None:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
         "spiffe://cluster.local/ns/mesh-demo/sa/llm-server"]
+
+
+V6_MESH = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: shop}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: c, image: curl}]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  addresses: ["2001:db8::10/128"]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  location: MESH_EXTERNAL
+  endpoints:
+  - address: "2001:db8::1"
+  - address: "::ffff:198.51.100.7"
+"""
+
+
+def _v6_result() -> Any:
+    from meshlens.loader import load_text
+    from meshlens.pipeline import build
+
+    return compile_for(build(load_text(V6_MESH, "v6.yaml"), None), "deploy/client.shop")
+
+
+def test_ipv6_and_ipv4_mapped_endpoints_are_localized() -> None:
+    """Issue 12 item 2: IPv6 and IPv4-mapped endpoints reached the real Envoy unchanged."""
+    result = _v6_result()
+    a = Addressing()
+    lc = localize(result, a, access_log="x.log")
+    cla = next(e for e in lc.endpoints if e.cluster_name == "outbound|80||api.example.com")
+    got = [lb.endpoint.address.socket_address.address for loc in cla.endpoints
+           for lb in loc.lb_endpoints]
+    assert len(got) == 2 and all(ipaddress.ip_address(x) in ipaddress.ip_network("127.0.0.0/8")
+                                 for x in got)
+    # the map says what it did, and what it says is what was served
+    assert a.ips["2001:db8::1"] in got and a.ips["::ffff:198.51.100.7"] in got
+    assert a.ips["::ffff:198.51.100.7"] == a.ips["198.51.100.7"]  # the same host either way
+    changes = [c.detail for c in lc.changes if c.rule == "address"]
+    assert any(d.startswith("2001:db8::1 -> 127.") for d in changes)
+    assert a.ip("::1") == "::1" and a.ip("::") == "::" and a.ip("fe80::1").startswith("127.255.")
+    assert a.cidr("2001:db8::10", 128)[0].startswith("127.") and a.cidr("2001:db8::10", 128)[1] == 32
+    check_loopback_only(clusters=lc.clusters, endpoints=lc.endpoints, listeners=lc.listeners,
+                        routes=lc.routes, bootstrap=build_lab_bootstrap(result, ads_port=1))
+
+
+def test_guard_refuses_any_non_loopback_socket_address() -> None:
+    result = _v6_result()
+    lc = localize(result, Addressing(), access_log="x.log")
+    for bad in ("2001:db8::1", "::ffff:198.51.100.7", "198.51.100.7", "api.example.com", "::"):
+        cla = type(lc.endpoints[0])()
+        cla.CopyFrom(next(e for e in lc.endpoints if e.cluster_name.endswith("api.example.com")))
+        cla.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address = bad
+        with pytest.raises(NotLoopback, match=f"endpoints outbound\\|80\\|\\|api.example.com: {re.escape(bad)}"):
+            check_loopback_only(endpoints=[cla], node="client")
+    # a bound listener, the bootstrap's admin and a cluster's bind address are checked too
+    vo = next(x for x in lc.listeners if x.name == "virtualOutbound")
+    vo2 = type(vo)()
+    vo2.CopyFrom(vo)
+    vo2.address.socket_address.address = "0.0.0.0"
+    with pytest.raises(NotLoopback, match="listener virtualOutbound: 0.0.0.0"):
+        check_loopback_only(listeners=[vo2])
+    boot = build_lab_bootstrap(result, ads_port=1)
+    boot["admin"]["address"]["socket_address"]["address"] = "::"
+    with pytest.raises(NotLoopback, match="bootstrap: ::"):
+        check_loopback_only(bootstrap=boot)
+    boot = build_lab_bootstrap(result, ads_port=1, source_ip="192.0.2.1")
+    with pytest.raises(NotLoopback, match="192.0.2.1"):
+        check_loopback_only(bootstrap=boot)
+    # Istio's unbound per-port listeners keep their wildcard match key
+    unbound = next(x for x in lc.listeners if x.name == "0.0.0.0_80")
+    check_loopback_only(listeners=[unbound])

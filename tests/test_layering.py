@@ -9,7 +9,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "meshlens"
 
 #: module (or package) → layer. Siblings in one layer may not import each other.
 LAYERS: dict[str, int] = {
-    "errors": 0, "source": 0, "durations": 0,
+    "errors": 0, "source": 0, "durations": 0, "interrupts": 0,
     "diagnostics": 1,
     "loader": 2, "resources": 2, "limits": 0,
     "model": 3,

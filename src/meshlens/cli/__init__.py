@@ -8,7 +8,11 @@ Thin on purpose (httpx's `_main.py`): no business logic lives here. Machine outp
 
 from __future__ import annotations
 
-import sys
+from meshlens import interrupts
+
+interrupts.install_for_command_line()  # first: Ctrl-C while the imports below run is handled
+
+import sys  # noqa: E402
 from importlib import resources as pkg_resources
 from typing import Annotated, Any, NoReturn
 
@@ -194,10 +198,15 @@ def main() -> None:
         err.print(f"error: {hint}", markup=False)
         sys.exit(2)
     try:
+        if interrupts.installed():
+            interrupts.install()  # imports done: from now on a signal unwinds (cleanup runs)
         app()
     except MeshlensError as exc:
         err.print(f"error: {hint_for_exception(exc) or exc}", markup=False)
         sys.exit(2)
+    except interrupts.Interrupted as exc:
+        err.print(exc.message, markup=False)
+        sys.exit(exc.code)
     except (KeyboardInterrupt, BrokenPipeError):
         sys.exit(130)
     except ModuleNotFoundError as exc:

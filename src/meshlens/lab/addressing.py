@@ -10,10 +10,15 @@ fake workloads (what they bind) and the load generator (where a URL's host "reso
   address still reads like the real one). ``10.0.0.1`` and ``10.0.0.6`` would land on the
   loopback addresses the host and Istio's inbound passthrough (127.0.0.6) use, so they take a
   pool address instead.
-* ``127.x`` and ``0.0.0.0`` stay as they are.
-* any other IPv4 address (ServiceEntry addresses, auto-allocated 240.240.x.y, ...) and every DNS
-  name that is not a Kubernetes Service takes the next address of the pool ``127.255.0.0/16``:
-  the lab's "outside world". DNS is never asked.
+* ``127.x``, ``::1``, ``0.0.0.0`` and ``::`` stay as they are (the unspecified addresses only
+  ever appear as match keys of listeners that do not bind; :mod:`meshlens.lab.guard` checks it).
+* an IPv4-mapped IPv6 address (``::ffff:198.51.100.7``) is mapped like its IPv4 address.
+* any other address of either family (ServiceEntry addresses, auto-allocated 240.240.x.y,
+  ``2001:db8::1``, ...) and every DNS name that is not a Kubernetes Service takes the next address
+  of the pool ``127.255.0.0/16``: the lab's "outside world". DNS is never asked.
+
+Every address family is thus localized: nothing the map returns for an IP lies outside
+127.0.0.0/8, ``::1`` or the unspecified addresses.
 """
 
 from __future__ import annotations
@@ -45,15 +50,22 @@ class Addressing:
     _next: int = 1
 
     def ip(self, real: str) -> str:
-        """The lab address for an IPv4 address (IPv6 is returned unchanged: not supported)."""
+        """The lab address for an IP address of either family (a name goes to :meth:`name`)."""
         if real in self.ips:
             return self.ips[real]
-        try:
-            addr = ipaddress.ip_address(real)
-        except ValueError:
+        addr = parse_ip(real)
+        if addr is None:
             return self.name(real)
-        if addr.version != 4:
-            return real
+        if addr.version == 6:
+            mapped4 = addr.ipv4_mapped  # type: ignore[union-attr]
+            if mapped4 is not None:
+                out = self.ip(str(mapped4))
+                self.ips[real] = out
+                return out
+            if addr.is_loopback or addr.is_unspecified:
+                return real
+            self.ips[real] = self._allocate()
+            return self.ips[real]
         if addr.is_loopback or addr.is_unspecified:
             return real
         octets = real.split(".")
@@ -71,20 +83,17 @@ class Addressing:
         return self.names[host]
 
     def cidr(self, prefix: str, length: int) -> tuple[str, int]:
-        """Map a CIDR range: a /32 like its address, a wider 10.0.0.0/8 range keeps its length."""
-        if length >= 32:
-            return self.ip(prefix), length
-        addr = ipaddress.ip_address(prefix)
+        """Map a CIDR range: one host (/32, /128) like its address, a 10.0.0.0/8 range keeps
+        its length; other ranges are match keys only and stay as they are."""
+        addr = parse_ip(prefix)
+        if addr is None:
+            return prefix, length
+        if length >= addr.max_prefixlen:
+            local = self.ip(prefix)
+            return local, 32 if ":" not in local else 128
         if addr.version == 4 and prefix.startswith("10."):
             return "127." + prefix.split(".", 1)[1], max(length, 8)
         return prefix, length
-
-    def is_lab(self, address: str) -> bool:
-        """True for addresses the lab may bind or target (127.0.0.0/8)."""
-        try:
-            return ipaddress.ip_address(address) in ipaddress.ip_network("127.0.0.0/8")
-        except ValueError:
-            return False
 
     def _allocate(self) -> str:
         while True:
@@ -103,12 +112,22 @@ class Addressing:
         return cls(dict(data.get("ips", {})), dict(data.get("names", {})), int(data.get("next", 1)))
 
 
-def require_loopback(address: str) -> str:
-    """Return ``address`` if it is in 127.0.0.0/8, else raise ``ValueError`` (the lab's belt)."""
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``text`` spells, or None for a name (``2001:db8::1`` is an IP, not a name)."""
     try:
-        ok = ipaddress.ip_address(address) in ipaddress.ip_network("127.0.0.0/8")
+        return ipaddress.ip_address(text)
     except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"the lab only binds or targets 127.0.0.0/8, not {address!r}")
+        return None
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8 and ``::1`` (the only addresses the lab binds or targets)."""
+    addr = parse_ip(address)
+    return addr is not None and (addr.version == 4 and addr.is_loopback or str(addr) == "::1")
+
+
+def require_loopback(address: str) -> str:
+    """Return ``address`` if it is loopback, else raise ``ValueError`` (the lab's belt)."""
+    if not is_loopback(address):
+        raise ValueError(f"the lab only binds or targets 127.0.0.0/8 or ::1, not {address!r}")
     return address

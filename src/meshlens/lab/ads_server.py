@@ -1,6 +1,6 @@
 """A small xDS control plane: gRPC ADS, state of the world, one snapshot per Envoy node.
 
-Layer: L7 (lab). Imports: grpc, xDS protos, errors.
+Layer: L7 (lab). Imports: grpc, xDS protos, errors, lab.addressing.
 
 What istiod does for a sidecar, reduced to what the lab needs (lab-notes §1):
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
@@ -37,6 +38,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
 from meshlens.errors import XdsServerError
+from meshlens.lab.addressing import require_loopback
 
 _T = "type.googleapis.com/"
 CLUSTER = _T + "envoy.config.cluster.v3.Cluster"
@@ -134,17 +136,23 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self, host: str = "127.0.0.1") -> int:
-        """Serve on ``host`` (loopback) at a free port; return the port."""
+    async def start(self, host: str = "127.0.0.1", *, unix_socket: str | None = None) -> int:
+        """Serve on ``host`` (loopback) at a free port and return the port; or, with
+        ``unix_socket``, on that Unix socket (mode 0600: it hands out private keys over SDS)
+        and return 0."""
         opts = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
                 ("grpc.so_reuseport", 0)]
         self._server = grpc.aio.server(options=opts)
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self._server)
+        where = f"unix:{unix_socket}" if unix_socket else f"{require_loopback(host)}:0"
         try:
-            self.port = self._server.add_insecure_port(f"{host}:0")
+            self.port = self._server.add_insecure_port(where)
             await self._server.start()
+            if unix_socket:
+                os.chmod(unix_socket, 0o600)
+                self.port = 0
         except Exception as exc:  # grpc raises RuntimeError on bind failures
-            raise XdsServerError(f"cannot start the ADS server on {host}: {exc}") from exc
+            raise XdsServerError(f"cannot start the ADS server on {where}: {exc}") from exc
         return self.port
 
     async def stop(self) -> None:

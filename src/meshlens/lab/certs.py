@@ -1,12 +1,12 @@
 """The lab CA: a root and one SPIFFE workload certificate per service account, as Secrets.
 
-Layer: L7 (lab). Imports: cryptography, xDS protos.
+Layer: L7 (lab). Imports: lab.statedir, cryptography, xDS protos.
 
 Istio's agent serves each sidecar two SDS secrets: ``default`` (the workload's certificate chain
 and key, URI SAN ``spiffe://<trust domain>/ns/<namespace>/sa/<service account>``) and ``ROOTCA``
 (the mesh root, used to verify peers). The lab makes the same two with an EC P-256 root of its own
 (valid one day) and serves them over ADS. Keys never leave memory except as PEM files in the lab's
-private temporary directory (mode 0700, removed at exit).
+private folder (mode 0700, files 0600, removed at exit; see :mod:`meshlens.lab.statedir`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+from meshlens.lab.statedir import write_private
 
 
 def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
@@ -106,14 +108,12 @@ class LabCA:
 
     def write(self, directory: Path) -> list[Path]:
         """Write the root and every issued pair as PEM files into a private directory."""
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700)
         out = [directory / "root-cert.pem"]
-        out[0].write_bytes(self.root_pem)
+        write_private(out[0], self.root_pem)
         for identity, (chain, key) in self.issued.items():
             stem = identity.rsplit("/ns/", 1)[-1].replace("/", "_")
-            (directory / f"{stem}.cert.pem").write_bytes(chain)
-            key_path = directory / f"{stem}.key.pem"
-            key_path.touch(mode=0o600)
-            key_path.write_bytes(key)
-            out += [directory / f"{stem}.cert.pem", key_path]
+            write_private(directory / f"{stem}.cert.pem", chain)
+            write_private(directory / f"{stem}.key.pem", key)
+            out += [directory / f"{stem}.cert.pem", directory / f"{stem}.key.pem"]
         return out

@@ -25,7 +25,8 @@ The process also stands in for kube-proxy: for each Service VIP (lab address) an
 forwards TCP connections to one of the Service's endpoints, so traffic an Envoy passes through
 to a VIP (``PassthroughCluster``) reaches a pod as it would in a cluster.
 
-Control (on 127.0.0.1, port written to the ready file): ``POST /__control`` with
+Control (on the Unix socket ``control_socket`` of the config, mode 0600, else on 127.0.0.1 at a
+port written to the ready file): ``POST /__control`` with
 ``{"pods": ["name", ...] | "*", "set": {...behaviour...}}`` and ``GET /__stats`` (per pod:
 requests and answers by status).
 """
@@ -363,15 +364,22 @@ async def serve(config: dict[str, Any]) -> None:
         except OSError as exc:  # e.g. a port below 1024 without root: passthrough only
             warnings.append(f"service {svc['ip']}:{svc['port']}: {exc}")
     control = Control(farm.pods, farm)
-    host = config.get("control_host", "127.0.0.1")
-    _require_loopback(host)
-    ctrl = await farm.loop.create_server(lambda: _Http(None, 0, control), host, 0)
-    ready = {"control": f"{host}:{ctrl.sockets[0].getsockname()[1]}", "errors": errors,
+    if config.get("control_socket"):  # a Unix socket only its owner can reach
+        where = str(config["control_socket"])
+        await farm.loop.create_unix_server(lambda: _Http(None, 0, control), where)
+        os.chmod(where, 0o600)
+    else:
+        host = config.get("control_host", "127.0.0.1")
+        _require_loopback(host)
+        ctrl = await farm.loop.create_server(lambda: _Http(None, 0, control), host, 0)
+        where = f"{host}:{ctrl.sockets[0].getsockname()[1]}"
+    ready = {"control": where, "errors": errors,
              "warnings": warnings,
              "binds": {p.name: [[ip, port, bound] for (ip, port), bound in p.binds.items()]
                        for p in pods}}
     tmp = config["ready_file"] + ".tmp"
-    with open(tmp, "w") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
         json.dump(ready, f)
     os.replace(tmp, config["ready_file"])
     stop = asyncio.Event()

@@ -1,6 +1,6 @@
 """Make one sidecar's compiled xDS runnable on this machine without changing its routing meaning.
 
-Layer: L7 (lab). Imports: compiler (CompileResult), lab.addressing, lab.certs, lab.envoy.
+Layer: L7 (lab). Imports: compiler (CompileResult), lab.addressing, lab.extensions, lab.protos.
 
 The lab serves what meshlens compiled, changed only by the rules below (in this order). Every
 change is recorded as a :class:`Change` and printed by ``meshlens lab up`` / ``lab run``; the
@@ -11,11 +11,12 @@ settings, circuit breakers, outlier detection, retries) are untouched.
 rule           what changes                                           why
 =============  =====================================================  ===========================
 address        pod IPs, Service VIPs, ServiceEntry addresses in        the lab binds and targets
-               endpoints, listener addresses, filter-chain and RBAC   only 127.0.0.0/8
-               CIDRs: 10.a.b.c -> 127.a.b.c, others -> 127.255.x.y
+               endpoints, listener addresses, filter-chain and RBAC   only 127.0.0.0/8 and ::1
+               CIDRs: 10.a.b.c -> 127.a.b.c, others (IPv6 and
+               IPv4-mapped too) -> 127.255.x.y
 dns            STRICT_DNS / LOGICAL_DNS clusters -> STATIC, each       DNS is never asked; names
                hostname resolved by the lab (127.255.x.y)             resolve to lab addresses
-extension      Istio-only filters removed (lab.envoy's table:          upstream Envoy 1.40 lacks
+extension      Istio-only filters removed (lab.extensions' table:          upstream Envoy 1.40 lacks
                istio.metadata_exchange, istio.alpn, istio.stats, ...)  them
 sds            SDS from the agent pipe (sds-grpc) -> the same           secrets come from the lab
                secret names over ADS                                  CA (default, ROOTCA)
@@ -34,12 +35,13 @@ request_id     (gateways) preserve_external_request_id on the HCMs     join requ
 =============  =====================================================  ===========================
 
 The bootstrap is rebuilt by :mod:`meshlens.lab.bootstrap` (node and runtime from the compiled
-one, admin and ADS on loopback).
+one, admin and ADS on loopback). Before anything is pushed or started, :mod:`meshlens.lab.guard`
+checks that every socket address of the result is loopback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,13 +55,13 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
-from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 import meshlens.compiler.istio_protos  # noqa: F401  (registers istio.alpn's type for Any)
 from meshlens.compiler import CompileResult
-from meshlens.lab.addressing import LAB_HOST, Addressing
-from meshlens.lab.envoy import _is_repeated, remove_istio_only_extensions
+from meshlens.lab.addressing import LAB_HOST, Addressing, parse_ip
+from meshlens.lab.extensions import remove_istio_only_extensions
+from meshlens.lab.protos import walk
 
 #: Istio's default access log format (pilot/pkg/model/telemetry_logging.go, EnvoyTextLogFormat).
 ISTIO_TEXT_LOG_FORMAT = (
@@ -133,7 +135,7 @@ def localize(result: CompileResult, addressing: Addressing, *, access_log: str,
             for line in remove_istio_only_extensions(copy, where=where):
                 out.changes.append(Change("extension", where, line.split(": ", 1)[-1]))
             walker.where = where
-            _walk(copy, walker.visit)
+            walk(copy, walker.visit)
             dst.append(copy)
     for cluster in out.clusters:
         _localize_dns(cluster, addressing, out.changes)
@@ -198,7 +200,7 @@ class _Localizer:
 
     def _socket_address(self, sa: Any) -> None:
         before = sa.address
-        if not before or any(c.isalpha() for c in before):
+        if not before or parse_ip(before) is None:
             return  # hostnames are the dns rule's job (STATIC clusters cannot hold them anyway)
         after = self.addressing.ip(before)
         if after != before:
@@ -207,7 +209,7 @@ class _Localizer:
 
     def _cidr(self, cidr: Any) -> None:
         before = (cidr.address_prefix, cidr.prefix_len.value if cidr.HasField("prefix_len") else 32)
-        if not before[0] or ":" in before[0]:
+        if not before[0]:
             return
         after = self.addressing.cidr(*before)
         if after != before:
@@ -239,7 +241,7 @@ def _localize_dns(cluster: Any, addressing: Addressing, changes: list[Change]) -
     for loc in cluster.load_assignment.endpoints:
         for lb in loc.lb_endpoints:
             sa = lb.endpoint.address.socket_address
-            if sa.address and any(c.isalpha() for c in sa.address):
+            if sa.address and parse_ip(sa.address) is None:
                 names.append(f"{sa.address} -> {addressing.name(sa.address)}")
                 sa.address = addressing.name(sa.address)
     cluster.type = cluster_pb2.Cluster.STATIC
@@ -360,42 +362,6 @@ def _inbound_ports(listener: Any) -> list[int]:
     ports = sorted({fc.filter_chain_match.destination_port.value for fc in listener.filter_chains
                     if fc.filter_chain_match.HasField("destination_port")} - {own})
     return ports
-
-
-# -- generic walk ---------------------------------------------------------------------------------
-
-
-def _walk(msg: Message, visit: Callable[[Message], None]) -> None:
-    """Call ``visit`` on ``msg`` and every message inside it, looking into ``Any`` payloads."""
-    full = msg.DESCRIPTOR.full_name
-    if full == "google.protobuf.Any":
-        url = msg.type_url  # type: ignore[attr-defined]
-        if not url:
-            return
-        try:
-            desc = descriptor_pool.Default().FindMessageTypeByName(url.rsplit("/", 1)[-1])
-        except KeyError:
-            return  # an opaque type (TypedStruct payloads are Structs): nothing of ours inside
-        inner = message_factory.GetMessageClass(desc)()
-        msg.Unpack(inner)  # type: ignore[attr-defined]
-        _walk(inner, visit)
-        msg.Pack(inner)  # type: ignore[attr-defined]
-        return
-    if full.startswith("google.protobuf."):
-        return
-    visit(msg)
-    for fd, value in msg.ListFields():
-        if fd.message_type is None:
-            continue
-        if fd.message_type.GetOptions().map_entry:
-            if fd.message_type.fields_by_name["value"].message_type is not None:
-                for item in value.values():
-                    _walk(item, visit)
-        elif _is_repeated(fd):
-            for item in value:
-                _walk(item, visit)
-        else:
-            _walk(value, visit)
 
 
 __all__ = ["ISTIO_TEXT_LOG_FORMAT", "Change", "LocalConfig", "ServerSide", "localize", "summarize"]

@@ -1,12 +1,13 @@
 """Start, watch and stop the lab's child processes (Envoys, fake workloads) and read Envoy's admin.
 
-Layer: L7 (lab). Imports: lab.envoy (binary), errors, stdlib.
+Layer: L7 (lab). Imports: lab.envoy (binary), lab.statedir, errors, stdlib.
 
 Lifecycle rules (lab-notes §0):
 
 * Envoy runs with ``--disable-hot-restart --concurrency 1 --drain-time-s 1
   --file-flush-interval-msec 100`` (access logs are otherwise flushed once a second), its admin on
-  127.0.0.1 at a port it picks (``--admin-address-path``), a ``--base-id`` of its own.
+  a Unix socket (mode 0600) in the lab's folder, or on 127.0.0.1 at a port it picks; either way
+  Envoy writes the address to ``--admin-address-path``. A ``--base-id`` of its own.
 * Every child is started through ``setpriv --pdeathsig KILL`` when available, so it dies with the
   lab even if the lab is killed with SIGKILL; :class:`Children` ends all of them (TERM, then KILL
   after a grace period) on normal exit, Ctrl-C, SIGTERM or a crash of any part.
@@ -22,14 +23,14 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshlens.errors import EnvoyExited, LabError
 from meshlens.lab.envoy import envoy_path
+from meshlens.lab.localhttp import HttpError, request
+from meshlens.lab.statedir import open_log, write_private
 
 ENVOY_FLAGS = ("--disable-hot-restart", "--concurrency", "1", "--drain-time-s", "1",
                "--file-flush-interval-msec", "100")
@@ -83,7 +84,7 @@ class Children:
     def spawn(self, name: str, argv: list[str], log: Path, *, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> Child:
         cmd = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if _SETPRIV else argv
-        with open(log, "ab") as out:
+        with os.fdopen(open_log(log), "ab") as out:
             try:
                 proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -128,7 +129,7 @@ class EnvoyProcess:
         """Write the bootstrap and spawn Envoy (does not wait; see :meth:`wait_admin`)."""
         workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         config = workdir / "bootstrap.json"
-        config.write_text(json.dumps(bootstrap, indent=1))
+        write_private(config, json.dumps(bootstrap, indent=1))
         admin_file = workdir / "admin-address"
         admin_file.unlink(missing_ok=True)
         argv = [envoy_path(), "-c", str(config), *ENVOY_FLAGS, "--base-id", str(base_id),
@@ -137,7 +138,7 @@ class EnvoyProcess:
         return cls(name, child, workdir, workdir / "access.log", base_id)
 
     def wait_admin(self, timeout: float = 10.0) -> str:
-        """Wait until the admin address file exists; return ``host:port``."""
+        """Wait until the admin address file exists; return the socket path or ``host:port``."""
         path = self.workdir / "admin-address"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -156,18 +157,15 @@ class EnvoyProcess:
         if not self.admin:
             self.wait_admin()
         try:
-            with urllib.request.urlopen(f"http://{self.admin}{path}", timeout=timeout) as r:
-                return r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.read().decode()
+            return request(self.admin, path, timeout=timeout)
+        except HttpError as exc:
+            return exc.body
         except OSError as exc:
             self.child.check()
             raise EnvoyExited(f"envoy {self.name}: admin {path} failed: {exc}") from exc
 
     def post(self, path: str, timeout: float = 5.0) -> str:
-        req = urllib.request.Request(f"http://{self.admin}{path}", method="POST", data=b"")
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.read().decode()
+        return request(self.admin, path, method="POST", body=b"", timeout=timeout)
 
     def ready(self) -> bool:
         try:

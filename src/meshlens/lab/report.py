@@ -150,14 +150,14 @@ def build_report(samples: list[Sample], entries: list[dict[str, str]], *, elapse
     return out
 
 
-def stats_filter(stat_names: list[str]) -> str:
-    r"""The ``/stats?filter=`` regex for the report's counters of these clusters.
+def stats_filter(stat_names: list[str] | None) -> str:
+    r"""The ``/stats?filter=`` regex for the report's counters of these clusters (None: all).
 
     Example:
         >>> stats_filter(["outbound|80||a;"]).startswith(r"^cluster\.(outbound\|80\|\|a;)\.(")
         True
     """
-    names = "|".join(re.escape(n) for n in stat_names)
+    names = ".*" if stat_names is None else "|".join(re.escape(n) for n in stat_names)
     suffixes = "|".join(re.escape(s) for s in CLUSTER_STATS)
     return rf"^cluster\.({names})\.({suffixes}|outlier_detection\..*)$"
 

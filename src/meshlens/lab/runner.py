@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,22 +29,22 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 
+from meshlens import interrupts
 from meshlens.compiler import CompileResult
 from meshlens.errors import EnvoyExited, LabError, UsageError
 from meshlens.lab import ads_server
 from meshlens.lab.addressing import Addressing
 from meshlens.lab.bootstrap import build_lab_bootstrap
 from meshlens.lab.certs import LabCA, spiffe_id
+from meshlens.lab.guard import check_loopback_only
 from meshlens.lab.loadgen import Target, run_load
+from meshlens.lab.localhttp import MAX_SOCKET_PATH, request
 from meshlens.lab.localize import DIRECT_PREFIX, Change, LocalConfig, ServerSide, localize
 from meshlens.lab.process import Children, EnvoyProcess, free_base_id
 from meshlens.lab.report import Report, build_report, parse_stats, read_log, stats_filter
+from meshlens.lab.statedir import STATE_FILE, new_lab_dir, owner_record, write_private
 from meshlens.pipeline import Loaded, compile_for, server_compiler
 from meshlens.simulate import Request, resolve
-
-#: Where `lab up` leaves its state file for `lab send` (override: MESHLENS_LAB_STATE_DIR).
-STATE_DIR = Path(os.environ.get("MESHLENS_LAB_STATE_DIR") or Path(tempfile.gettempdir()) / "meshlens-lab")
-
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
@@ -125,9 +124,13 @@ class LabHandle:
                    duration: float | None = None, concurrency: int = 1, timeout: float = 10.0,
                    progress: Callable[[int], None] | None = None,
                    nacks: list[dict[str, Any]] | None = None) -> Report:
-        """Send, then join with the access log (waits for its flush) and read the counters."""
+        """Send, then join with the access log (waits for its flush) and read the counters.
+
+        The report's counters are this send's: the difference from just before it (gauges,
+        ``*_active``, are shown as they are now)."""
         target = self.target(url, headers)
         offset = self.access_log.stat().st_size if self.access_log.exists() else 0
+        before = await asyncio.to_thread(self.counters)
         run_id = f"ml{os.getpid()}x{time.monotonic_ns() % 10**9}"
         load = await run_load(target, requests=requests, duration=duration,
                               concurrency=concurrency, timeout=timeout, run_id=run_id,
@@ -146,7 +149,7 @@ class LabHandle:
                 break
             await asyncio.sleep(0.05)
         clusters = sorted({e["cluster"] for e in entries if e["cluster"] != "-"})
-        stats = await asyncio.to_thread(self.cluster_stats, clusters)
+        stats = await asyncio.to_thread(self.cluster_stats, clusters, since=before)
         return build_report(load.samples, entries, elapsed=load.elapsed, stats=stats, nacks=nacks)
 
     def stat_names(self, clusters: Iterable[str]) -> dict[str, str]:
@@ -157,17 +160,31 @@ class LabHandle:
             out[(c.alt_stat_name if c is not None and c.alt_stat_name else name)] = name
         return out
 
-    def cluster_stats(self, clusters: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Circuit-breaker, retry and outlier counters of these clusters (client sidecar)."""
+    def _admin_stats(self, names: list[str] | None) -> dict[str, Any]:
         import urllib.parse
-        import urllib.request
 
+        query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(names)})
+        payload: dict[str, Any] = json.loads(request(self.admin, f"/stats?{query}"))
+        return payload
+
+    def counters(self) -> dict[str, int]:
+        """The report's counters of every cluster of the client sidecar, by stat name."""
+        return {s["name"]: s["value"] for s in self._admin_stats(None).get("stats", [])
+                if isinstance(s.get("value"), int)}
+
+    def cluster_stats(self, clusters: Iterable[str], *,
+                      since: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
+        """Circuit-breaker, retry and outlier counters of these clusters (client sidecar);
+        with ``since`` (from :meth:`counters`), the increase since then."""
         names = self.stat_names(clusters)
         if not names:
             return {}
-        query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(list(names))})
-        with urllib.request.urlopen(f"http://{self.admin}/stats?{query}", timeout=5) as r:
-            payload = json.loads(r.read().decode())
+        payload = self._admin_stats(list(names))
+        if since is not None:
+            for s in payload.get("stats", []):
+                name, value = s.get("name", ""), s.get("value")
+                if isinstance(value, int) and not name.endswith("_active"):
+                    s["value"] = value - since.get(name, 0)
         return parse_stats(payload, names)
 
     def to_state(self) -> dict[str, Any]:
@@ -183,10 +200,10 @@ class Lab:
 
     def __init__(self, loaded: Loaded, proxy: str, *, behaviours: Iterable[Behaviour] = (),
                  sidecars: str = "auto", max_sidecars: int = 8,
-                 direct_entries: bool = False) -> None:
+                 direct_entries: bool = False, namespace: str | None = None) -> None:
         if sidecars not in ("auto", "none"):
             raise UsageError("sidecars is 'auto' or 'none'")
-        self.loaded, self.proxy = loaded, proxy
+        self.loaded, self.proxy, self.namespace = loaded, proxy, namespace
         self.behaviours = list(behaviours)
         self.sidecars, self.max_sidecars = sidecars, max_sidecars
         self.direct_entries = direct_entries
@@ -195,7 +212,7 @@ class Lab:
         self.children = Children()
         self.ads = ads_server.AdsServer()
         self.ca = LabCA.create()
-        self.dir = Path(tempfile.mkdtemp(prefix="meshlens-lab-"))
+        self._dir: Path | None = None
         self.result: CompileResult | None = None
         self.pods: dict[str, FakePod] = {}
         self.envoys: dict[str, EnvoyProcess] = {}
@@ -221,9 +238,33 @@ class Lab:
 
     # -- start ----------------------------------------------------------------------------------
 
+    @property
+    def dir(self) -> Path:
+        """The lab's private folder (see :mod:`meshlens.lab.statedir`)."""
+        if self._dir is None:
+            raise LabError("the lab is not started")
+        return self._dir
+
+    def write_state(self, payload: dict[str, Any]) -> Path:
+        """Write (or replace) the lab's state file; it always names this process as the owner."""
+        path = self.dir / STATE_FILE
+        write_private(path, json.dumps({**payload, **owner_record()}), replace=True)
+        return path
+
+    def _socket(self, name: str) -> str:
+        """The path of one of the lab's Unix sockets (admin, ADS, control): short, in its folder."""
+        path = str(self.dir / f"{name}.sock")
+        if len(path.encode()) > MAX_SOCKET_PATH:
+            raise LabError(f"the lab folder {self.dir} is too deep for a Unix socket path "
+                           f"({len(path.encode())} > {MAX_SOCKET_PATH} bytes); set "
+                           "MESHLENS_LAB_STATE_DIR to a shorter folder")
+        return path
+
     async def start(self, timeout: float = 20.0) -> None:
         t0 = time.perf_counter()
-        self.result = compile_for(self.loaded, self.proxy)
+        self.result = compile_for(self.loaded, self.proxy, namespace=self.namespace)
+        self._dir = new_lab_dir()
+        self.write_state({"status": "starting", "proxy": self.proxy})
         self._plan_pods(self.result)
         compile_server = server_compiler(self.loaded)
         for pod in self.pods.values():
@@ -234,7 +275,7 @@ class Lab:
                 else:
                     self.servers[pod.name] = srv
         fake = self._start_fake_pods()
-        port = await self.ads.start()
+        port = await self.ads.start(unix_socket=self._socket("ads"))
         client_log = self.dir / "client" / "access.log"
         self.local["client"] = localize(self.result, self.addressing, access_log=str(client_log),
                                         direct_entries=self.direct_entries)
@@ -252,6 +293,12 @@ class Lab:
                                         server=ServerSide(pod.ip, dict(pod.app_ports)))
             self._push(name, srv)
         await self._wait_ready(timeout)
+        if self.ads.nacks():
+            # A lab that could not apply its config (e.g. a server sidecar cannot bind its pod
+            # address because another program holds it) would measure something else.
+            raise LabError("the lab did not start: " + "; ".join(
+                f"NACK {n['type']} from envoy {n['node']}: {n['error']}" for n in self.nack_dicts())
+                + " (is another lab or program using these addresses?)")
         client = self.envoys["client"]
         bound = await asyncio.to_thread(client.listener_addresses)
         host, _, entry_port = bound.get("virtualOutbound", ":").rpartition(":")
@@ -294,8 +341,7 @@ class Lab:
 
     def _add_pod(self, by_ip: dict[str, Any], address: str, port: int, cluster: str) -> None:
         wl = by_ip.get(address)
-        is_name = any(ch.isalpha() for ch in address)
-        lab_ip = self.addressing.name(address) if is_name else self.addressing.ip(address)
+        lab_ip = self.addressing.ip(address)  # a name goes to the name map
         if wl is not None:
             name, ns, labels = wl.name, wl.namespace, dict(wl.labels)
         else:
@@ -320,7 +366,8 @@ class Lab:
 
     def _start_fake_pods(self) -> Path:
         ready = self.dir / "fake-pods.ready"
-        config = {"ready_file": str(ready), "pods": [
+        config: dict[str, Any] = {"ready_file": str(ready),
+                                  "control_socket": self._socket("ctl"), "pods": [
             {"name": p.name, "namespace": p.namespace, "version": p.version,
              "behaviour": p.behaviour,
              "binds": [{"ip": p.ip, "port": port, **({"bind": 0} if p.sidecar else {})}
@@ -328,7 +375,7 @@ class Lab:
             for p in self.pods.values()]}
         config["services"] = self._services()
         path = self.dir / "fake-pods.json"
-        path.write_text(json.dumps(config))
+        write_private(path, json.dumps(config))
         src = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.children.spawn("fake pods", [sys.executable, "-m", "meshlens.lab.fake_pods",
@@ -377,7 +424,15 @@ class Lab:
         self.timings["fake_pods"] = time.perf_counter()
 
     def _spawn(self, name: str, result: CompileResult, ads_port: int, source_ip: str) -> None:
-        bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip)
+        bootstrap = build_lab_bootstrap(result, ads_port=ads_port, source_ip=source_ip,
+                                        ads_socket=self._socket("ads"),
+                                        admin_socket=self._socket(f"e{len(self.envoys)}"))
+        if bootstrap["node"]["id"] in self.node_ids.values():
+            # The proxy under test also serves traffic (its own Service): its server sidecar is a
+            # second Envoy for the same pod and needs a node id of its own, or the ADS server
+            # would hand both Envoys one snapshot.
+            bootstrap["node"]["id"] += f"~lab-{name}"
+        check_loopback_only(bootstrap=bootstrap, node=name)
         self.node_ids[name] = bootstrap["node"]["id"]
         base = free_base_id() + len(self.envoys)
         self.envoys[name] = EnvoyProcess.start(self.children, name=name, bootstrap=bootstrap,
@@ -390,9 +445,12 @@ class Lab:
 
     def _push(self, name: str, result: CompileResult) -> list[str]:
         lc = self.local[name]
+        secrets = self._secrets(result)
+        check_loopback_only(clusters=lc.clusters, endpoints=lc.endpoints, listeners=lc.listeners,
+                            routes=lc.routes, secrets=secrets, node=name)
         snap = ads_server.Snapshot.build(clusters=lc.clusters, endpoints=lc.endpoints,
                                          listeners=lc.listeners, routes=lc.routes,
-                                         secrets=self._secrets(result))
+                                         secrets=secrets)
         return self.ads.set_snapshot(self.node_ids[name], snap)
 
     async def _wait_ready(self, timeout: float) -> None:
@@ -434,7 +492,8 @@ class Lab:
         if names:
             body = json.dumps({"pods": names, "set": dict(behaviour.respond),
                                "replace": replace}).encode()
-            await asyncio.to_thread(_post, f"http://{self.control}/__control", body)
+            await asyncio.to_thread(request, self.control, "/__control", method="POST",
+                                    body=body, headers={"content-type": "application/json"})
         return names
 
     async def apply(self, loaded: Loaded, *, timeout: float = 10.0) -> dict[str, Any]:
@@ -444,7 +503,7 @@ class Lab:
         """
         t0 = time.perf_counter()
         self.loaded = loaded
-        self.result = compile_for(loaded, self.proxy)
+        self.result = compile_for(loaded, self.proxy, namespace=self.namespace)
         t_compile = time.perf_counter()
         self.local["client"] = localize(self.result, self.addressing,
                                         access_log=str(self.dir / "client" / "access.log"),
@@ -473,10 +532,10 @@ class Lab:
             "dir": str(self.dir),
             "entry": f"{self.handle.entry[0]}:{self.handle.entry[1]}" if self.handle else None,
             "direct_entries": {k: f"{h}:{p}" for k, (h, p) in self.direct.items()},
-            "envoys": {n: {"admin": f"http://{e.admin}", "node": self.node_ids[n],
+            "envoys": {n: {"admin": _shown(e.admin), "node": self.node_ids[n],
                            "access_log": str(e.access_log), "pid": e.child.proc.pid}
                        for n, e in self.envoys.items()},
-            "fake_pods": {"control": f"http://{self.control}", "pods": {
+            "fake_pods": {"control": _shown(self.control), "pods": {
                 p.name: {"address": p.ip, "real": p.real, "ports": sorted(p.ports),
                          "sidecar": p.sidecar, "app_ports": p.app_ports,
                          "behaviour": p.behaviour} for p in self.pods.values()}},
@@ -491,13 +550,15 @@ class Lab:
         if self._closed:
             return
         self._closed = True
-        try:
-            await asyncio.to_thread(self.children.stop_all)
-        finally:
+        with interrupts.deferred():  # a second Ctrl-C must not leave children or keys behind
             try:
-                await self.ads.stop()
+                await asyncio.to_thread(self.children.stop_all)
             finally:
-                shutil.rmtree(self.dir, ignore_errors=True)
+                try:
+                    await self.ads.stop()
+                finally:
+                    if self._dir is not None:
+                        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _gateway_entries(result: CompileResult, bound: dict[str, str]) -> dict[int, tuple[str, int]]:
@@ -511,10 +572,6 @@ def _gateway_entries(result: CompileResult, bound: dict[str, str]) -> dict[int, 
     return out
 
 
-def _post(url: str, body: bytes) -> str:
-    import urllib.request
-
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return r.read().decode()
+def _shown(address: str) -> str:
+    """How to reach a lab endpoint: ``unix:PATH`` for a socket, else ``http://host:port``."""
+    return f"unix:{address}" if address.startswith("/") else f"http://{address}"

@@ -6,7 +6,7 @@ Format (keys of issue 7, extended)::
 
     title: "UH when a subset selects no pod"     # optional
     claim: {id: C6, text: "...", seed: "✅ 실측 확인"}   # optional: a claim of the seed
-    manifests: [path.yaml]          # relative to the scenario file; and/or
+    manifests: [path.yaml]          # a list; relative paths: from the scenario's folder
     inline: |                       # YAML text
       ...
     mesh_config: mesh.yaml          # optional
@@ -33,31 +33,35 @@ Format (keys of issue 7, extended)::
     - apply: {inline: "..."}        # recompile with these manifests and push; expect nacks
 
 An expectation is ``OP NUMBER`` with OP one of ``>= <= > < == !=`` (a bare number means ``==``).
+
+The file is read with the manifest loader's limits and checked against
+:data:`meshlens.lab.scenario_schema.SCHEMA` (unknown keys, types, required keys, with line numbers)
+before anything runs. Relative paths (``manifests``, ``mesh_config``, ``apply.manifests``) are
+resolved against the folder of the scenario file, not the working directory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from meshlens.errors import UsageError
+from meshlens.errors import LoadError, UsageError
 from meshlens.lab.report import Report
 from meshlens.lab.runner import Behaviour, Lab
-from meshlens.loader import load_mesh_config, load_paths, load_text
+from meshlens.lab.scenario_schema import EXPR_PATTERN, MAX_SLEEP, ScenarioError, validate
+from meshlens.loader import Limits, load_mesh_config, load_paths, load_text
 from meshlens.model.mesh import MeshConfig
 from meshlens.pipeline import Loaded, build
+from meshlens.source import SourceSpan
 
-_EXPR = re.compile(r"^\s*(>=|<=|==|!=|>|<)?\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     "<": lambda a, b: a < b, "==": lambda a, b: abs(a - b) < 1e-9, "!=": lambda a, b: a != b}
-MAX_SLEEP = 30.0
 
 
 def check(expr: str | float | int, value: float) -> bool:
@@ -67,7 +71,7 @@ def check(expr: str | float | int, value: float) -> bool:
         >>> check(">=0.9", 0.95), check("==0", 0), check(3, 3.0), check("<0.1", 0.5)
         (True, True, True, False)
     """
-    m = _EXPR.match(str(expr))
+    m = EXPR_PATTERN.match(str(expr))
     if not m:
         raise UsageError(f"bad expectation {expr!r}: use e.g. '>=0.9' or '==0'")
     return _OPS[m.group(1) or "=="](value, float(m.group(2)))
@@ -79,15 +83,40 @@ class Scenario:
     data: dict[str, Any]
 
     @classmethod
-    def load(cls, path: str | Path) -> Scenario:
+    def load(cls, path: str | Path, *, limits: Limits = Limits()) -> Scenario:
+        """Read and check a scenario file (raises :class:`ScenarioError` with every problem)."""
         p = Path(path)
         try:
-            data = yaml.safe_load(p.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"cannot read scenario {p}: {exc}") from exc
-        if not isinstance(data, dict) or "proxy" not in data or "steps" not in data:
-            raise UsageError(f"{p}: a scenario is a mapping with at least 'proxy' and 'steps'")
-        return cls(p, data)
+            fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise ScenarioError([LoadError("a scenario is a regular file",
+                                                   SourceSpan(str(p), 1, 1), "ML0002")])
+                raw = f.read(limits.max_file_bytes + 1)
+        except OSError as exc:
+            raise ScenarioError([LoadError(f"cannot read the scenario: {exc.strerror}",
+                                           SourceSpan(str(p), 1, 1), "ML0002")]) from exc
+        if len(raw) > limits.max_file_bytes:
+            raise ScenarioError([LoadError(f"larger than {limits.max_file_bytes} bytes",
+                                           SourceSpan(str(p), 1, 1), "ML0005")])
+        return cls.parse(raw.decode("utf-8", errors="replace"), str(p), path=p, limits=limits)
+
+    @classmethod
+    def parse(cls, text: str, name: str, *, path: Path | None = None,
+              limits: Limits = Limits()) -> Scenario:
+        """Check scenario text (``name`` is what positions are reported against)."""
+        loaded = load_text(text, name, limits=limits)
+        if loaded.errors:
+            raise ScenarioError(list(loaded.errors))
+        if len(loaded.documents) != 1:
+            what = "nothing" if not loaded.documents else f"{len(loaded.documents)} documents"
+            raise ScenarioError([LoadError(f"a scenario is one YAML mapping, not {what}",
+                                           SourceSpan(name, 1, 1), "ML0004")])
+        doc = loaded.documents[0]
+        errors = validate(doc)
+        if errors:
+            raise ScenarioError(errors)
+        return cls(path, doc.data)
 
     @property
     def name(self) -> str:
