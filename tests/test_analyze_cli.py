@@ -205,13 +205,13 @@ def test_invalid_yaml_on_stdin_is_not_reported_as_clean() -> None:
 
 
 SKIPPED_KINDS = """\
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
 metadata: {name: a, namespace: shop}
 spec: {}
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
 metadata: {name: b, namespace: shop}
 spec: {}
 ---
@@ -233,7 +233,7 @@ def test_skipped_kinds_are_named_once_per_kind_with_their_count(tmp_path: Path) 
     assert r.returncode == 0, r.stderr
     lines = [x for x in r.stderr.splitlines() if x.startswith("info: skipped")]
     assert lines == [
-        "info: skipped 2 HTTPRoute (gateway.networking.k8s.io/v1): kind not read by meshlens, "
+        "info: skipped 2 WasmPlugin (extensions.istio.io/v1alpha1): kind not read by meshlens, "
         "not analyzed [ML0003]",
         "info: skipped 1 AuthorizationPolicy (security.istio.io/v1): kind not read by meshlens, "
         "not analyzed [ML0003]",
@@ -241,7 +241,7 @@ def test_skipped_kinds_are_named_once_per_kind_with_their_count(tmp_path: Path) 
         "not analyzed [ML0003]"]
     assert "\u2714" not in r.stderr and "4 resources of other kinds skipped" in r.stderr
     as_json = run("-f", write(tmp_path, SKIPPED_KINDS), "-o", "json")
-    assert json.loads(as_json.stdout) == [] and "skipped 2 HTTPRoute" in as_json.stderr
+    assert json.loads(as_json.stdout) == [] and "skipped 2 WasmPlugin" in as_json.stderr
 
 
 def test_proxy_option_restricts_the_compiled_view() -> None:

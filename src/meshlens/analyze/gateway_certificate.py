@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshlens.analyze._istio import full_name
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, gov, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, as_dict, finding, gov, iter_dicts
 from meshlens.analyze.gateway_port import gateway_selector, istio_gateways
 
 METADATA = Metadata(
@@ -26,6 +26,16 @@ METADATA = Metadata(
     inputs=("Gateway",),
     codes=("ML1165",),
 )
+
+DOCS = {
+    "ML1165": CodeDoc(
+        checks="The same credentialName (or certificate and key files) on TLS servers of two "
+               "Gateways that share workloads (IST0138).",
+        matters="A client reusing an HTTP/2 connection for another host covered by the certificate "
+                "reaches the other server's routes and gets 404.",
+        quiet="Each certificate is used by one Gateway, or the Gateways select different workloads.",
+        example="gateway-01 and gateway-02 both: tls.credentialName: shared-cert"),
+}
 
 
 def same_certificate(a: dict[str, Any], b: dict[str, Any]) -> bool:

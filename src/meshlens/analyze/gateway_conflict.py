@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import full_name, labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, iter_dicts, selector_string
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, iter_dicts,
+                                   selector_string)
 from meshlens.analyze.gateway_port import gateway_selector, istio_gateways, selector_path
 
 METADATA = Metadata(
@@ -25,6 +26,21 @@ METADATA = Metadata(
     inputs=("Gateway", "Pod"),
     codes=("ML1161", "ML1164"),
 )
+
+DOCS = {
+    "ML1161": CodeDoc(
+        checks="A Gateway selector that neither another Gateway shares nor any pod matches (IST0101).",
+        matters="The Gateway applies to no proxy.",
+        quiet="The selector is shared, or a pod matches it.",
+        example="selector: {istio: ingressgateway, version: v9}"),
+    "ML1164": CodeDoc(
+        checks="Servers of different Gateways on the same workloads and port that declare the same "
+               "host with the same bind (IST0145).",
+        matters="istiod keeps only the first server for that host and port; the other Gateway's "
+                "routes for it never apply (404 or the wrong backend).",
+        quiet="Hosts, ports, binds or selected workloads differ.",
+        example="Gateways alpha and beta both: port 80, hosts [foo.bar], selector istio=ingressgateway"),
+}
 
 
 def _port(server: dict[str, object]) -> str:

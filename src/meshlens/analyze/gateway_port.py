@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, iter_dicts, selector_string
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, iter_dicts,
+                                   selector_string)
 
 METADATA = Metadata(
     name="gateway.IngressGatewayPortAnalyzer",
@@ -23,6 +24,22 @@ METADATA = Metadata(
     inputs=("Gateway", "Pod", "Service"),
     codes=("ML1161", "ML1162"),
 )
+
+DOCS = {
+    "ML1161": CodeDoc(
+        checks="A Gateway whose selector matches no pod (IST0101): the Gateway applies to no proxy.",
+        matters="Its servers never become listeners: clients of the hosts it declares get a refused "
+                "connection or the 404 of another gateway.",
+        quiet="Some pod (from a Pod or a controller) has every selector label.",
+        example="selector: {istio: ingress-gateway}   # the pods are labelled istio: ingressgateway"),
+    "ML1162": CodeDoc(
+        checks="A Gateway server port that no TCP port (or targetPort) of the Services selecting "
+               "the gateway pods exposes (IST0162).",
+        matters="The listener exists on the pod, but nothing outside reaches it through the gateway "
+                "Service: connections to that port are refused at the load balancer.",
+        quiet="A Service port or its targetPort equals the server port.",
+        example="servers: [{port: {number: 8081, ...}}] on istio-ingressgateway (ports 80→8080, 443→8443)"),
+}
 
 
 def istio_gateways(ctx: Context) -> list[object]:

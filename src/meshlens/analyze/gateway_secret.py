@@ -16,7 +16,8 @@ import datetime
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import labels_match
-from meshlens.analyze.core import Context, Finding, Metadata, as_dict, finding, goq, iter_dicts, selector_string
+from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, iter_dicts,
+                                   selector_string)
 from meshlens.analyze.gateway_port import gateway_selector, istio_gateways, selector_path
 from meshlens.resources.secret import FACTS
 
@@ -26,6 +27,22 @@ METADATA = Metadata(
     inputs=("Gateway", "Pod", "Secret"),
     codes=("ML1161", "ML1163"),
 )
+
+DOCS = {
+    "ML1161": CodeDoc(
+        checks="A server's tls.credentialName whose Secret is not in the gateway pod's namespace "
+               "(IST0101), or a Gateway whose selector matches no pod.",
+        matters="The listener and its chain are built, but Envoy waits for the certificate over SDS "
+                "and every TLS handshake on that chain fails.",
+        quiet="The Secret exists in the namespace of the first pod the selector matches.",
+        example="tls: {mode: SIMPLE, credentialName: bookinfo-cred}   # no Secret bookinfo-cred in istio-system"),
+    "ML1163": CodeDoc(
+        checks="A credential Secret without tls.crt/tls.key (or cert/key), or whose certificate "
+               "does not parse or is outside its validity period (IST0161).",
+        matters="istiod refuses to serve it over SDS: TLS on the server fails as if it were missing.",
+        quiet="The keys are present and the PEM certificate is valid now.",
+        example="Secret with data: {tls.cert: ..., tls.key: ...}   # tls.cert instead of tls.crt"),
+}
 
 
 def credential_problem(facts: dict[str, str], now: datetime.datetime) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 
 METADATA = Metadata(
     name="gatewayapi.StatusAnalyzer",
@@ -22,6 +22,16 @@ METADATA = Metadata(
     inputs=("Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"),
     codes=("ML1167",),
 )
+
+DOCS = {
+    "ML1167": CodeDoc(
+        checks="Gateway API status conditions istiod would set to False: a Gateway or listener not "
+               "Accepted/Programmed, a route parent not Accepted, unresolved references.",
+        matters="A route that is not accepted does not attach (404 NR for its hosts); a missing "
+                "backend answers 500; a listener with a bad certificate fails TLS.",
+        quiet="Every condition is True (Conflicted False).",
+        example="HTTPRoute parentRefs: [{name: gw}] from another namespace while the listener allows Same"),
+}
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshlens.analyze._istio import full_name
-from meshlens.analyze.core import Context, Finding, Metadata, finding, goq, gov, iter_dicts
+from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, goq, gov, iter_dicts
 from meshlens.analyze import vs_internal_gateway
 from meshlens.analyze.vs_internal_gateway import is_internal
 from meshlens.model.gateways import names_for_namespace, sanitize_hosts
@@ -31,6 +31,22 @@ METADATA = Metadata(
     inputs=("VirtualService", "Gateway"),
     codes=("ML1108", "ML1161", "ML1166"),
 )
+
+DOCS = {
+    "ML1108": vs_internal_gateway.DOCS["ML1108"],
+    "ML1161": CodeDoc(
+        checks="A VirtualService gateways entry naming a Gateway that does not exist (IST0101).",
+        matters="The VirtualService's routes are on no gateway: requests for its hosts get 404 NR "
+                "(or another VirtualService's routes) at the gateway.",
+        quiet="The Gateway (ns/name or name in the VirtualService's namespace) exists, or the entry is mesh.",
+        example="gateways: [bookinfo-gw]   # the Gateway is bookinfo-gateway"),
+    "ML1166": CodeDoc(
+        checks="A VirtualService bound to a Gateway none of whose server hosts (for the "
+               "VirtualService's namespace) matches any of its hosts (IST0132).",
+        matters="istiod puts the routes in no virtual host of that gateway: 404 NR for these hosts.",
+        quiet="A server host (ns/host, ./host, */host, wildcards) matches a VirtualService host.",
+        example="Gateway hosts [foo.example.com], VirtualService hosts [bar.example.com]"),
+}
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:
