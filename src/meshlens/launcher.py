@@ -34,9 +34,6 @@ def main() -> None:
             sys.exit(2)
         sys.stdout.write(render_text(flags))
         return
-    from meshlens import interrupts
-
-    interrupts.install(early=True)  # before the CLI's imports: Ctrl-C during them is handled too
-    from meshlens.cli import main as cli_main
+    from meshlens.cli import main as cli_main  # installs the signal handling first thing
 
     cli_main()
