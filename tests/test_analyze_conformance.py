@@ -19,11 +19,8 @@ have):
   injectionImageDistrolessNoMeshConfig (and ProxyConfig), istioInjectionProxyImageMismatchAbsolute,
   istioInjectionProxyImageMismatchWithRevisionCanary.
 * MutatingWebhookConfiguration: Detect `image: auto` in non-injected pods.
-* EnvoyFilter: EnvoyFilterUsesRelativeOperation, EnvoyFilterFilterChainMatch,
-  EnvoyFilterUsesAbsoluteOperation, EnvoyFilterUsesReplaceOperation, EnvoyFilterUsesAddOperation,
-  EnvoyFilterUsesRemoveOperation.
-* AuthorizationPolicy, RequestAuthentication, Telemetry, WasmPlugin, HTTPRoute, GRPCRoute:
-  authorizationpolicies, KubernetesGatewaySelector, Condition Analyzer.
+* Telemetry, WasmPlugin, HTTPRoute, GRPCRoute, Gateway API: KubernetesGatewaySelector,
+  Condition Analyzer.
 * Node (topology labels come from Node objects): DestinationRuleSubsetsWithTopologyLabels,
   DestinationRuleEmptyTopologyLabels.
 * Istio's annotation catalogue (istio.io/api annotations, not a kind, but data meshlens does not
@@ -54,13 +51,8 @@ SKIPPED = {
         "istioInjectionProxyImageMismatchWithRevisionCanary",
     ], "needs the injector ConfigMap"),
     "Detect `image: auto` in non-injected pods": "needs MutatingWebhookConfiguration",
-    **dict.fromkeys([
-        "EnvoyFilterUsesRelativeOperation", "EnvoyFilterFilterChainMatch",
-        "EnvoyFilterUsesAbsoluteOperation", "EnvoyFilterUsesReplaceOperation",
-        "EnvoyFilterUsesAddOperation", "EnvoyFilterUsesRemoveOperation",
-    ], "needs EnvoyFilter"),
-    **dict.fromkeys(["authorizationpolicies", "KubernetesGatewaySelector", "Condition Analyzer"],
-                    "needs AuthorizationPolicy/RequestAuthentication/Telemetry/Gateway API"),
+    **dict.fromkeys(["KubernetesGatewaySelector", "Condition Analyzer"],
+                    "needs Telemetry/WasmPlugin/Gateway API"),
     **dict.fromkeys(["DestinationRuleSubsetsWithTopologyLabels",
                      "DestinationRuleEmptyTopologyLabels"], "needs Node"),
     **dict.fromkeys(["misannoted", "alpha"], "needs Istio's annotation catalogue"),
@@ -90,7 +82,7 @@ def test_every_case_is_run_or_skipped_with_a_reason(conformance: Path) -> None:
     mirrored = {a.METADATA.name for a in ANALYZERS}
     unknown = {c["analyzer"] for c in _cases(conformance) if c["name"] in run_names} - mirrored
     assert not unknown, f"cases run by no analyzer: {unknown}"
-    assert len(run_names) == 67
+    assert len(run_names) == 74
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -39,21 +39,21 @@ def gw(selector: str = "{istio: ingressgateway}", port: int = 80) -> str:
 
 def test_port_analyzer(tmp_path: Path) -> None:
     a = "gateway.IngressGatewayPortAnalyzer"
-    assert findings(tmp_path, gw(), a) == [("ML1162", (
+    assert findings(tmp_path, gw(), a) == [("ML1182", (
         "The gateway is listening on a target port (port 9000) that is not defined in the Service "
         "associated with its workload instances (Pod selector istio=ingressgateway). If you need to "
         "access the gateway port through the gateway Service, it will not be available."))]
     # the case's own Gateway has a server on 9000 (not on the Service); the extra one on 80 is fine
-    assert [c for c, _ in findings(tmp_path, gw(port=8080), a)] == ["ML1162"]
+    assert [c for c, _ in findings(tmp_path, gw(port=8080), a)] == ["ML1182"]
     assert findings(tmp_path, gw("{istio: nothing}"), a)[0] == (
-        "ML1161", 'Referenced selector not found: "istio=nothing"')
+        "ML1181", 'Referenced selector not found: "istio=nothing"')
 
 
 def test_secret_analyzer(tmp_path: Path) -> None:
     a = "gateway.SecretAnalyzer"
     assert findings(tmp_path, "", a, base="gateway-https-credentials") == [
-        ("ML1161", 'Referenced credentialName not found: "partners-cred"'),
-        ("ML1163", "The credential referenced by the Gateway web-gw in namespace istio-system is "
+        ("ML1181", 'Referenced credentialName not found: "partners-cred"'),
+        ("ML1183", "The credential referenced by the Gateway web-gw in namespace istio-system is "
                    "invalid, which can cause the traffic not to work as expected.")]
     # a valid certificate in the gateway pod's namespace: only the missing one remains
     from cryptography import x509
@@ -76,7 +76,7 @@ def test_secret_analyzer(tmp_path: Path) -> None:
     loaded = load_for_analysis([str(f)])
     out = finalize(run(loaded, proxies=(), analyzers=by_name([a]), include_input_diagnostics=False),
                    loaded.mesh.resources)
-    assert [x.code for x in out] == ["ML1161"]
+    assert [x.code for x in out] == ["ML1181"]
     assert pem not in repr([r.body for r in loaded.mesh.resources])
 
 
@@ -84,7 +84,7 @@ def test_conflicting_gateways(tmp_path: Path) -> None:
     a = "gateway.ConflictingGatewayAnalyzer"
     text = gw(port=80).replace("x.example.com", "web.example.com")
     got = findings(tmp_path, text, a)
-    assert [c for c, _ in got] == ["ML1164", "ML1164"]
+    assert [c for c, _ in got] == ["ML1184", "ML1184"]
     assert {m for _, m in got} == {
         f"Conflict with gateways shop/{other} (workload selector istio=ingressgateway, port 80, "
         "hosts web.example.com)." for other in ("web-gw", "extra")}
@@ -104,7 +104,7 @@ spec:
     tls: {mode: SIMPLE, credentialName: CRED}
 """
     got = findings(tmp_path, text.replace("CRED", "web-cred"), a, base="gateway-https-credentials")
-    assert [c for c, _ in got] == ["ML1165", "ML1165"]
+    assert [c for c, _ in got] == ["ML1185", "ML1185"]
     assert "[shop/other shop/web-gw]" in got[0][1] or "[shop/web-gw shop/other]" in got[0][1]
     assert findings(tmp_path, text.replace("CRED", "own-cred"), a, base="gateway-https-credentials") == []
 
@@ -122,10 +122,10 @@ spec:
 """
     assert findings(tmp_path, text.replace("HOST", "web.example.com").replace("GW", "web-gw"), a) == []
     assert findings(tmp_path, text.replace("HOST", "other.example.com").replace("GW", "web-gw"), a) == [
-        ("ML1166", "one or more host [other.example.com] defined in VirtualService shop/extra not "
+        ("ML1186", "one or more host [other.example.com] defined in VirtualService shop/extra not "
                    "found in Gateway shop/web-gw.")]
     got = findings(tmp_path, text.replace("HOST", "web.example.com").replace("GW", "nope"), a)
-    assert [c for c, _ in got] == ["ML1161", "ML1166"]
+    assert [c for c, _ in got] == ["ML1181", "ML1186"]
 
 
 def test_gateway_api_status_findings(tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ spec:
   rules: [{backendRefs: [{name: nope, port: 80}]}]
 """
     got = findings(tmp_path, bad, "gatewayapi.StatusAnalyzer", base="gateway-api-helloworld")
-    assert got == [("ML1167", "HTTPRoute default/broken parent Gateway/default/helloworld-gateway: "
+    assert got == [("ML1187", "HTTPRoute default/broken parent Gateway/default/helloworld-gateway: "
                                "condition ResolvedRefs is False (BackendNotFound): "
                                "backend(nope.default.svc.cluster.local) not found")]
     assert findings(tmp_path, "", "gatewayapi.StatusAnalyzer", base="gateway-api-helloworld") == []

@@ -168,7 +168,8 @@ def test_route_domains_shortening() -> None:
 def test_real_sidecar_listener_dump_renders() -> None:
     # No upstream golden: pin the shape of the real sidecar dump (spec §1.4 illustration).
     dump = parse_config_dump((ISTIOCTL / "authz/testdata/configdump.yaml").read_text())
-    assert "type.googleapis.com/stats.PluginConfig" in dump.skipped_types
+    # stats.PluginConfig is known once meshlens.compiler.telemetry has declared it
+    assert "type.googleapis.com/envoy.tcp.metadataexchange.config.MetadataExchange" in dump.skipped_types
     out = render_listeners(dump).splitlines()
     assert out[0].split() == ["ADDRESSES", "PORT", "MATCH", "DESTINATION"]
     assert any(line.startswith("10.96.0.10     53    ALL   ")

@@ -11,6 +11,7 @@ from meshlens.model.mesh import MeshConfig
 from meshlens.pipeline import compile_for, load_string, server_compiler
 from meshlens.simulate import Request, Trace, simulate
 from meshlens.source import RawDocument, SourceSpan
+from tests.test_trace_outcomes import check, pa
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = "tests/cases/seed-llm-server-canary/manifests.yaml"
@@ -22,7 +23,7 @@ def trace(text: str, url: str, *headers: str, proxy: str = "deploy/client.mesh-d
           mesh: MeshConfig | None = None) -> Trace:
     loaded = load_string(text, "t.yaml", mesh_config=mesh)
     result = compile_for(loaded, proxy)
-    return simulate(result, Request.parse(url, headers=list(headers)), server=server_compiler(loaded))
+    return check(simulate(result, Request.parse(url, headers=list(headers)), server=server_compiler(loaded)))
 
 
 def layers(t: Trace) -> list[str]:
@@ -63,6 +64,13 @@ def test_subset_without_pods_is_UH() -> None:
     assert t.layers[-1].layer == "endpoint" and not t.layers[-1].ok
 
 
+def test_a_failing_weighted_destination_is_partial() -> None:
+    text = SEED.replace("labels: {version: v2}\n    trafficPolicy:", "labels: {version: v3}\n    trafficPolicy:")
+    t = trace(text, "http://llm-server.mesh-demo/")
+    assert t.verdict == "partial:UH" and "subset 'v2' selects no pod" in t.reason
+    assert [c["share"] for c in t.clusters] == [90.0, 10.0] and t.status == 200
+
+
 def test_registry_only_unknown_host_is_blackhole() -> None:
     mesh = MeshConfig.from_document(RawDocument({"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}},
                                                 SourceSpan("mesh.yaml", 1, 1)))
@@ -74,13 +82,7 @@ def test_registry_only_unknown_host_is_blackhole() -> None:
     assert t3.verdict == "ok" and t3.clusters[0]["name"] == "PassthroughCluster"
 
 
-STRICT = """
----
-apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: default, namespace: mesh-demo}
-spec: {mtls: {mode: STRICT}}
-"""
+STRICT = pa("STRICT")
 
 
 def test_plaintext_toward_strict_is_flagged_at_the_inbound_layer() -> None:

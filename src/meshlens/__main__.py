@@ -1,5 +1,11 @@
 """``python -m meshlens``."""
 
-from meshlens.launcher import main
+from meshlens.launcher import fast
 
-main()
+if not fast():
+    from meshlens import interrupts
+
+    interrupts.install(early=True)  # before the CLI's imports: Ctrl-C during them is handled too
+    from meshlens.cli import main
+
+    main()

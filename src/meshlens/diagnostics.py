@@ -85,6 +85,16 @@ ML0301 warning -       named targetPort unresolved
     Service {name}: targetPort {port!r} is not a port of pod {pod}; the endpoint is left out
 ML0302 info    -       model note
     {message}
+ML0303 warning -       same object twice
+    {kind} {ref} is given twice: the one at {last} wins over the one at {first} (the last one
+    `kubectl apply` leaves)
+ML0304 info    -       injection assumed
+    namespaces without a Namespace object, assumed labelled for sidecar injection: {namespaces}
+    (--assume-injection=false turns this off)
+ML0305 warning -       live state istiod would not use
+    {message}
+ML0306 warning -       feature flag
+    istiod flag {name}={value}: {message}
 # ML04xx: istiod's validating webhook (meshlens.resources.webhook) and YAML hazards. The
 # message after the field is the webhook's own wording; an error leaves the resource out,
 # a warning (what kubectl prints as "Warning:") keeps it.
@@ -182,23 +192,23 @@ ML1153 warning IST0123 several injection labels
     The namespace has more than one type of injection labels {labels}, which may lead to
     undefined behavior. Make sure only one injection label exists.
 # gateways (istioctl's gateway analyzers, virtualservice.GatewayAnalyzer, Gateway API status)
-ML1161 error   IST0101 gateway reference not found
+ML1181 error   IST0101 gateway reference not found
     Referenced {what} not found: {value}
-ML1162 warning IST0162 gateway port not on its Service
+ML1182 warning IST0162 gateway port not on its Service
     The gateway is listening on a target port (port {port}) that is not defined in the Service
     associated with its workload instances (Pod selector {selector}). If you need to access the
     gateway port through the gateway Service, it will not be available.
-ML1163 error   IST0161 invalid gateway credential
+ML1183 error   IST0161 invalid gateway credential
     The credential referenced by the Gateway {name} in namespace {ns} is invalid, which can cause
     the traffic not to work as expected.
-ML1164 error   IST0145 conflicting gateways
+ML1184 error   IST0145 conflicting gateways
     Conflict with gateways {gateways} (workload selector {selector}, port {port}, hosts {hosts}).
-ML1165 warning IST0138 certificate shared by gateways
+ML1185 warning IST0138 certificate shared by gateways
     Duplicate certificate in multiple gateways {gateways} may cause 404s if clients re-use HTTP2
     connections.
-ML1166 warning IST0132 VirtualService host not in its Gateway
+ML1186 warning IST0132 VirtualService host not in its Gateway
     one or more host {hosts} defined in VirtualService {vs} not found in Gateway {gateway}.
-ML1167 warning -       Gateway API status condition not healthy
+ML1187 warning -       Gateway API status condition not healthy
     {where}: condition {type} is {status} ({reason}): {detail}
 ML1201 error   -       route to a cluster the proxy does not have
     {dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers 503 NC
@@ -289,6 +299,39 @@ ML1290 warning -       named targetPort that no container defines
     targetPort {target} of port {port} names no containerPort of the selected pods of
     {workloads} (their ports: {declared}): Kubernetes leaves those pods out of the Service's
     endpoints, so requests to port {port} are not sent to them (503 UH when no pod is left)
+# AuthorizationPolicy, RequestAuthentication, EnvoyFilter (istioctl mirrors, then ours)
+ML1160 warning IST0127 AuthorizationPolicy selects no workload
+    No matching workloads for this resource with the following labels: {labels}
+ML1161 error   IST0101 AuthorizationPolicy namespace not found
+    Referenced {what} not found: {value}
+ML1171 warning IST0151 EnvoyFilter relative operation without priority
+    This EnvoyFilter does not have a priority and has a relative patch operation set which can
+    cause the EnvoyFilter not to be applied. Using the INSERT_FIRST of ADD option or setting the
+    priority may help in ensuring the EnvoyFilter is applied correctly.
+ML1172 error   IST0152 EnvoyFilter REPLACE on the wrong target
+    The REPLACE operation is only valid for HTTP_FILTER and NETWORK_FILTER.
+ML1173 error   IST0153 EnvoyFilter ADD ignored
+    The ADD operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or HTTP_ROUTE.
+ML1174 error   IST0154 EnvoyFilter REMOVE ignored
+    The REMOVE operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or
+    HTTP_ROUTE.
+ML1175 warning IST0155 EnvoyFilter relative operation with proxyVersion
+    This EnvoyFilter does not have a priority and has a relative patch operation (NSTERT_BEFORE/AFTER,
+    REPLACE, MERGE, DELETE) and proxyVersion set which can cause the EnvoyFilter not to be
+    applied during an upgrade. Using the INSERT_FIRST or ADD option or setting the priority may
+    help in ensuring the EnvoyFilter is applied correctly.
+ML1300 warning -       AuthorizationPolicy denies all traffic
+    this policy denies every request to {workloads}: an ALLOW policy without rules matches
+    nothing, and a DENY rule {{}} matches everything
+ML1301 warning -       ALLOW rules dropped on a TCP port
+    every connection to {workloads} is denied: each ALLOW rule uses HTTP-only fields (methods,
+    paths, hosts, requestPrincipals, headers, JWT claims), which istiod drops on TCP chains
+ML1302 warning -       identity rule without mTLS
+    rules[{rule}] needs the peer's mTLS identity, but PeerAuthentication disables mTLS for
+    {workloads}: the rule never matches
+ML1303 warning -       EnvoyFilter patch matches nothing
+    configPatches[{index}] changes nothing on any sidecar this EnvoyFilter selects (its match
+    finds no object)
 """
 
 

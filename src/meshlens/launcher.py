@@ -17,13 +17,22 @@ HELP = ("cli", "help.txt")
 
 
 def main() -> None:
+    """The console script: the fast answers, else the CLI."""
+    if not fast():
+        from meshlens.cli import main as cli_main  # installs the signal handling first thing
+
+        cli_main()
+
+
+def fast() -> bool:
+    """Answer ``--help`` or ``explain flag FLAG`` if that is what was asked; say whether it was."""
     argv = sys.argv[1:]
     if argv in ([], ["--help"], ["-h"]):
         import os
 
         with open(os.path.join(os.path.dirname(__file__), *HELP), encoding="utf-8") as fh:
             sys.stdout.write(fh.read())
-        return
+        return True
     if len(argv) == 3 and argv[:2] == ["explain", "flag"] and not argv[2].startswith("-"):
         from meshlens.render.flags import FLAGS, lookup, render_text
 
@@ -33,7 +42,5 @@ def main() -> None:
                              f"{', '.join(sorted(FLAGS))}\n")
             sys.exit(2)
         sys.stdout.write(render_text(flags))
-        return
-    from meshlens.cli import main as cli_main  # installs the signal handling first thing
-
-    cli_main()
+        return True
+    return False

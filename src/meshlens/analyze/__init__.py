@@ -33,12 +33,15 @@ from types import ModuleType
 
 from meshlens.analyze import (
     application_uid,
+    authz_effect,
+    authz_policies,
     deployment_multi_service,
     deprecation,
     dr_ca_certificates,
     dr_subset_select_pods,
     duplicate_destination_rules,
     empty_endpoints,
+    envoyfilter_patch,
     gateway_certificate,
     gateway_conflict,
     gateway_port,
@@ -94,6 +97,8 @@ ANALYZERS: tuple[ModuleType, ...] = (
     se_protocol_addresses,
     se_conflicting_protocol,
     injection,
+    authz_policies,
+    envoyfilter_patch,
     route_no_cluster,
     empty_endpoints,
     unused_subsets,
@@ -108,6 +113,7 @@ ANALYZERS: tuple[ModuleType, ...] = (
     duplicate_destination_rules,
     protocol_sniffing,
     target_port,
+    authz_effect,
 )
 
 #: The runner's own code (an analyzer or a compile that failed), documented like the analyzers'.

@@ -58,19 +58,19 @@ FIXES: dict[str, Fix] = {
                       "without an address shares the 0.0.0.0:PORT listener with every other."),
     "ML1142": Fix("", "Use the same protocol for {host}:{port} in every ServiceEntry."),
     "ML1151": Fix("", "kubectl label namespace {ns} istio-injection=enabled"),
-    "ML1161": Fix("", "{hint}"),
-    "ML1162": Fix("", "Add port {port} (or a port whose targetPort is {port}) to the gateway's "
+    "ML1181": Fix("", "{hint}"),
+    "ML1182": Fix("", "Add port {port} (or a port whose targetPort is {port}) to the gateway's "
                       "Service, or listen on a port the Service exposes."),
-    "ML1163": Fix("", "Fix Secret {ns}/{secret}: it needs tls.crt and tls.key (or cert and key) "
+    "ML1183": Fix("", "Fix Secret {ns}/{secret}: it needs tls.crt and tls.key (or cert and key) "
                       "with a valid, unexpired PEM certificate; Envoy rejects TLS on this server "
                       "until then."),
-    "ML1164": Fix("", "Give the servers distinct hosts (or binds), or merge them into one Gateway: "
+    "ML1184": Fix("", "Give the servers distinct hosts (or binds), or merge them into one Gateway: "
                       "for a host on one port and workload only the first server takes effect."),
-    "ML1165": Fix("", "Use one Gateway (one server per host) for the certificate, or a distinct "
+    "ML1185": Fix("", "Use one Gateway (one server per host) for the certificate, or a distinct "
                       "certificate per Gateway."),
-    "ML1167": Fix("", "See `meshlens status`: fix what the reason names (a parentRef, a listener's "
+    "ML1187": Fix("", "See `meshlens status`: fix what the reason names (a parentRef, a listener's "
                       "allowedRoutes or hostname, a backendRef or its ReferenceGrant, a certificate)."),
-    "ML1166": Fix("", "Add the host to a server of {gateway}, or change the VirtualService "
+    "ML1186": Fix("", "Add the host to a server of {gateway}, or change the VirtualService "
                         "hosts: requests for these hosts get 404 NR at the gateway."),
     "ML1152": Fix("", "Restart the pod so the injector adds istio-proxy."),
     "ML1153": Fix("", "Keep only one of {labels}."),
@@ -121,4 +121,20 @@ FIXES: dict[str, Fix] = {
     "ML1206": Fix("", "Nothing breaks for requests to {host}'s own ports. Giving the "
                       "destination a port.number also points this port-80 copy at an existing "
                       "cluster."),
+    "ML1160": Fix("", "Fix the selector so it matches the labels of a pod in the mesh, or delete "
+                      "the policy."),
+    "ML1161": Fix("", "Create namespace {ns}, or fix the name in the policy's sources."),
+    "ML1171": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1172": Fix("", "{where}: use REPLACE only with applyTo HTTP_FILTER or NETWORK_FILTER."),
+    "ML1173": Fix("", "{where}: use VIRTUAL_HOST with ADD, or MERGE into the route configuration."),
+    "ML1174": Fix("", "{where}: remove routes with a VIRTUAL_HOST patch instead."),
+    "ML1175": Fix("", "{where}: set spec.priority, or use INSERT_FIRST/ADD."),
+    "ML1300": Fix("", "Give the ALLOW policy the rules that should be allowed (or delete it); "
+                      "scope a DENY rule with from/to/when."),
+    "ML1301": Fix("", "Add a rule for the TCP port (ports, principals, namespaces, ipBlocks), or "
+                      "select only HTTP workloads."),
+    "ML1302": Fix("", "Enable mTLS (PeerAuthentication PERMISSIVE or STRICT) for the workload, "
+                      "or match on ipBlocks instead of identities."),
+    "ML1303": Fix("", "Fix the match (context, listener portNumber = target port on inbound, "
+                      "filter names, cluster service/port) or remove the patch."),
 }

@@ -24,11 +24,11 @@ METADATA = Metadata(
     name="gateway.CertificateAnalyzer",
     description="Checks a gateway certificate",
     inputs=("Gateway",),
-    codes=("ML1165",),
+    codes=("ML1185",),
 )
 
 DOCS = {
-    "ML1165": CodeDoc(
+    "ML1185": CodeDoc(
         checks="The same credentialName (or certificate and key files) on TLS servers of two "
                "Gateways that share workloads (IST0138).",
         matters="A client reusing an HTTP/2 connection for another host covered by the certificate "
@@ -67,5 +67,5 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 for srv in iter_dicts(other.spec.get("servers")):
                     a, b = cur.get("tls"), srv.get("tls")
                     if isinstance(a, dict) and isinstance(b, dict) and same_certificate(as_dict(a), as_dict(b)):
-                        yield finding("ML1165", gw, ("metadata", "name"),
+                        yield finding("ML1185", gw, ("metadata", "name"),
                                       gateways=gov([full_name(gw), full_name(other)]))

@@ -24,16 +24,16 @@ METADATA = Metadata(
     name="gateway.ConflictingGatewayAnalyzer",
     description="Checks a gateway's selector, port number and hosts",
     inputs=("Gateway", "Pod"),
-    codes=("ML1161", "ML1164"),
+    codes=("ML1181", "ML1184"),
 )
 
 DOCS = {
-    "ML1161": CodeDoc(
+    "ML1181": CodeDoc(
         checks="A Gateway selector that neither another Gateway shares nor any pod matches (IST0101).",
         matters="The Gateway applies to no proxy.",
         quiet="The selector is shared, or a pod matches it.",
         example="selector: {istio: ingressgateway, version: v9}"),
-    "ML1164": CodeDoc(
+    "ML1184": CodeDoc(
         checks="Servers of different Gateways on the same workloads and port that declare the same "
                "host with the same bind (IST0145).",
         matters="istiod keeps only the first server for that host and port; the other Gateway's "
@@ -81,7 +81,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             if matched:
                 hits[key] = table[key]
         if sel and not hits:
-            yield finding("ML1161", gw, selector_path(gw, sel_map), what="selector", value=goq(sel),
+            yield finding("ML1181", gw, selector_path(gw, sel_map), what="selector", value=goq(sel),
                           fix={"hint": "No Gateway shares this selector and no pod has its labels."})
             continue
         for server in iter_dicts(gw.spec.get("servers")):
@@ -102,5 +102,5 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                     else:
                         conflicts.append(other_name)
             if conflicts:
-                yield finding("ML1164", gw, (), gateways=",".join(sorted(conflicts)), selector=sel,
+                yield finding("ML1184", gw, (), gateways=",".join(sorted(conflicts)), selector=sel,
                               port=port, hosts=",".join(hosts))

@@ -22,17 +22,17 @@ METADATA = Metadata(
     name="gateway.IngressGatewayPortAnalyzer",
     description="Checks a gateway's ports against the gateway's Kubernetes service ports",
     inputs=("Gateway", "Pod", "Service"),
-    codes=("ML1161", "ML1162"),
+    codes=("ML1181", "ML1182"),
 )
 
 DOCS = {
-    "ML1161": CodeDoc(
+    "ML1181": CodeDoc(
         checks="A Gateway whose selector matches no pod (IST0101): the Gateway applies to no proxy.",
         matters="Its servers never become listeners: clients of the hosts it declares get a refused "
                 "connection or the 404 of another gateway.",
         quiet="Some pod (from a Pod or a controller) has every selector label.",
         example="selector: {istio: ingress-gateway}   # the pods are labelled istio: ingressgateway"),
-    "ML1162": CodeDoc(
+    "ML1182": CodeDoc(
         checks="A Gateway server port that no TCP port (or targetPort) of the Services selecting "
                "the gateway pods exposes (IST0162).",
         matters="The listener exists on the pod, but nothing outside reaches it through the gateway "
@@ -85,7 +85,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                     else:
                         ports.add(p["port"])
         if matches == 0:
-            yield finding("ML1161", gw, selector_path(gw, sel), what="selector", value=goq(sel_text),
+            yield finding("ML1181", gw, selector_path(gw, sel), what="selector", value=goq(sel_text),
                           fix={"hint": f"No pod has the labels {sel_text}: label the gateway "
                                        "deployment's pods or fix spec.selector; the Gateway "
                                        "applies to no proxy."})
@@ -95,4 +95,4 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             if not isinstance(port, int):
                 continue
             if port not in ports and port not in mapping:
-                yield finding("ML1162", gw, selector_path(gw, sel), port=port, selector=sel_text)
+                yield finding("ML1182", gw, selector_path(gw, sel), port=port, selector=sel_text)

@@ -25,18 +25,18 @@ METADATA = Metadata(
     name="gateway.SecretAnalyzer",
     description="Checks a gateway's referenced secrets for correctness",
     inputs=("Gateway", "Pod", "Secret"),
-    codes=("ML1161", "ML1163"),
+    codes=("ML1181", "ML1183"),
 )
 
 DOCS = {
-    "ML1161": CodeDoc(
+    "ML1181": CodeDoc(
         checks="A server's tls.credentialName whose Secret is not in the gateway pod's namespace "
                "(IST0101), or a Gateway whose selector matches no pod.",
         matters="The listener and its chain are built, but Envoy waits for the certificate over SDS "
                 "and every TLS handshake on that chain fails.",
         quiet="The Secret exists in the namespace of the first pod the selector matches.",
         example="tls: {mode: SIMPLE, credentialName: bookinfo-cred}   # no Secret bookinfo-cred in istio-system"),
-    "ML1163": CodeDoc(
+    "ML1183": CodeDoc(
         checks="A credential Secret without tls.crt/tls.key (or cert/key), or whose certificate "
                "does not parse or is outside its validity period (IST0161).",
         matters="istiod refuses to serve it over SDS: TLS on the server fails as if it were missing.",
@@ -63,7 +63,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
         sel = gateway_selector(gw)
         pod = next((p for p in pods if labels_match(sel, p.labels)), None)
         if pod is None or not pod.namespace:
-            yield finding("ML1161", gw, selector_path(gw, sel), what="selector",
+            yield finding("ML1181", gw, selector_path(gw, sel), what="selector",
                           value=goq(selector_string(sel)),
                           fix={"hint": "No gateway pod matches spec.selector, so the namespace its "
                                        "credentials are read from is unknown."})
@@ -76,10 +76,10 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             secret = secrets.get((ns, name))
             path = ("spec", "servers", i, "tls", "credentialName")
             if secret is None:
-                yield finding("ML1161", gw, path, what="credentialName", value=goq(cn),
+                yield finding("ML1181", gw, path, what="credentialName", value=goq(cn),
                               fix={"hint": f"Create Secret {name} in namespace {ns} (the gateway "
                                            "pod's): until then the HTTPS listener is built but "
                                            "TLS handshakes on it fail."})
                 continue
             if credential_problem(as_dict(secret.body.get(FACTS)), now):
-                yield finding("ML1163", gw, path, name=gw.name, ns=ns, fix={"secret": name})
+                yield finding("ML1183", gw, path, name=gw.name, ns=ns, fix={"secret": name})

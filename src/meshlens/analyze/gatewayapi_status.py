@@ -20,11 +20,11 @@ METADATA = Metadata(
     name="gatewayapi.StatusAnalyzer",
     description="Reports the Gateway API status conditions istiod would set to False",
     inputs=("Gateway", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute"),
-    codes=("ML1167",),
+    codes=("ML1187",),
 )
 
 DOCS = {
-    "ML1167": CodeDoc(
+    "ML1187": CodeDoc(
         checks="Gateway API status conditions istiod would set to False: a Gateway or listener not "
                "Accepted/Programmed, a route parent not Accepted, unresolved references.",
         matters="A route that is not accepted does not attach (404 NR for its hosts); a missing "
@@ -46,5 +46,5 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             where = f"{res.kind} {res.namespace}/{res.name}" + (f" {scope}" if scope else "")
             path = ("spec", "parentRefs") if scope.startswith("parent") else (
                 ("spec", "listeners") if scope else ())
-            yield finding("ML1167", res, path, where=where, type=c.type, status=c.status,
+            yield finding("ML1187", res, path, where=where, type=c.type, status=c.status,
                           reason=c.reason, detail=c.message)

@@ -29,18 +29,18 @@ METADATA = Metadata(
     name="virtualservice.GatewayAnalyzer",
     description="Checks the gateways associated with each virtual service",
     inputs=("VirtualService", "Gateway"),
-    codes=("ML1108", "ML1161", "ML1166"),
+    codes=("ML1108", "ML1181", "ML1186"),
 )
 
 DOCS = {
     "ML1108": vs_internal_gateway.DOCS["ML1108"],
-    "ML1161": CodeDoc(
+    "ML1181": CodeDoc(
         checks="A VirtualService gateways entry naming a Gateway that does not exist (IST0101).",
         matters="The VirtualService's routes are on no gateway: requests for its hosts get 404 NR "
                 "(or another VirtualService's routes) at the gateway.",
         quiet="The Gateway (ns/name or name in the VirtualService's namespace) exists, or the entry is mesh.",
         example="gateways: [bookinfo-gw]   # the Gateway is bookinfo-gateway"),
-    "ML1166": CodeDoc(
+    "ML1186": CodeDoc(
         checks="A VirtualService bound to a Gateway none of whose server hosts (for the "
                "VirtualService's namespace) matches any of its hosts (IST0132).",
         matters="istiod puts the routes in no virtual host of that gateway: 404 NR for these hosts.",
@@ -67,11 +67,11 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 lhosts = [str(x.get("hostname") or "") for x in kgw.spec.get("listeners") or []]
                 if any(not h for h in lhosts) or any(host_overlaps(g, h) for g in lhosts for h in hosts):
                     continue
-                yield finding("ML1166", vs, path, hosts=gov(hosts), vs=full_name(vs),
+                yield finding("ML1186", vs, path, hosts=gov(hosts), vs=full_name(vs),
                               gateway=f"{ns}/{name}" if ns else name)
                 continue
             if gw is None:
-                yield finding("ML1161", vs, path, what="gateway", value=goq(ref),
+                yield finding("ML1181", vs, path, what="gateway", value=goq(ref),
                               fix={"hint": f"Create Gateway {ns}/{name}, or fix the reference "
                                            "(NAME or NAMESPACE/NAME): the routes are on no gateway."})
             server_hosts: list[str] = []
@@ -79,5 +79,5 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 server_hosts += sanitize_hosts([str(h) for h in s.get("hosts") or []], ns)
             names = names_for_namespace(server_hosts, vs.namespace)
             if not any(host_overlaps(g, h) for g in names for h in hosts):
-                yield finding("ML1166", vs, path, hosts=gov(hosts), vs=full_name(vs),
+                yield finding("ML1186", vs, path, hosts=gov(hosts), vs=full_name(vs),
                               gateway=f"{ns}/{name}" if ns else name)

@@ -21,8 +21,20 @@ from rich.console import Console
 from rich.table import Table
 
 from meshlens.cli.analyze import analyze_cmd
-from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, Output, ProxyTypeOpt, Strict,
-                                 compile_files, err)
+from meshlens.cli.common import (
+    AssumeInjection,
+    Files,
+    MeshConfigOpt,
+    Namespace,
+    Output,
+    PilotEnv,
+    ProxyTypeOpt,
+    Revision,
+    Strict,
+    compile_files,
+    err,
+    load_settings,
+)
 from meshlens.cli.explain import explain_app
 from meshlens.cli.extras import hint_for_exception, missing_for_command
 from meshlens.cli.helpfmt import plain_help
@@ -31,6 +43,7 @@ from meshlens.cli.proxy_config import proxy_config_app
 from meshlens.cli.describe import describe_app
 from meshlens.cli.status import status_cmd
 from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
+from meshlens.cli.snapshot import snapshot_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
@@ -83,6 +96,9 @@ def compile_cmd(
         "--max-alias-nodes", min=0,
         help="Reject documents whose YAML aliases expand to more extra nodes than this.")
     ] = Limits().max_alias_nodes,
+    revision: Revision = "",
+    assume_injection: AssumeInjection = "true",
+    pilot_env: PilotEnv = [],  # noqa: B006 - typer reads the default
 ) -> None:
     """Print the proxy's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
@@ -90,6 +106,7 @@ def compile_cmd(
     limits = Limits(max_file_bytes=max_file_bytes, max_documents=max_documents, max_depth=max_depth,
                     max_scalar_bytes=max_scalar_bytes, max_alias_nodes=max_alias_nodes)
     result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits,
+                           settings=load_settings(revision, assume_injection, pilot_env),
                            proxy_type=proxy_type)
     _emit(to_dict(config_dump(result)), output)
 
@@ -172,6 +189,18 @@ def demo_cmd(
               "[cyan]meshlens compile -f FILE PROXY[/cyan] does the same for your manifests.")
 
 
+@app.callback()
+def _global_options(
+    revision: Revision = "",
+    assume_injection: AssumeInjection = "true",
+    pilot_env: PilotEnv = [],  # noqa: B006 - typer reads the default
+) -> None:
+    """Options for every command that reads manifests (also accepted by compile itself)."""
+    from meshlens.pipeline import DEFAULT_SETTINGS
+
+    DEFAULT_SETTINGS[0] = load_settings(revision, assume_injection, pilot_env)
+
+
 app.add_typer(explain_app, name="explain")
 app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
@@ -181,6 +210,7 @@ app.add_typer(describe_app, name="describe")
 app.command("diff")(diff_cmd)
 app.command("drift")(drift_cmd)
 app.command("report")(report_cmd)
+app.command("snapshot")(snapshot_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")

@@ -26,6 +26,27 @@ Files = Annotated[list[str], typer.Option("-f", "--filename", help="File, folder
 Namespace = Annotated[str | None, typer.Option("-n", "--namespace", help="Namespace of PROXY.")]
 MeshConfigOpt = Annotated[str | None, typer.Option("--mesh-config", help="MeshConfig file, or the istio ConfigMap.")]
 Strict = Annotated[bool, typer.Option("--strict", help="Exit 2 on any rejected resource.")]
+Revision = Annotated[str, typer.Option(
+    "--revision", help="Istio revision asked about (its webhooks, istio-REV ConfigMap, istiod-REV).")]
+AssumeInjection = Annotated[str, typer.Option(
+    "--assume-injection", metavar="true|false",
+    help="Namespaces without a Namespace object in the input are labelled for injection.")]
+PilotEnv = Annotated[list[str], typer.Option(
+    "--pilot-env", metavar="NAME=VALUE", help="An istiod feature flag; repeatable; over the input's.")]
+
+
+def load_settings(revision: str, assume_injection: str, pilot_env: list[str]) -> Any:
+    """The pipeline's LoadSettings from the CLI options (usage error on a bad value)."""
+    from meshlens.pipeline import LoadSettings
+
+    value = assume_injection.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        fail(f"--assume-injection {assume_injection!r}: expected true or false")
+    for item in pilot_env:
+        if "=" not in item or item.startswith("="):
+            fail(f"--pilot-env {item!r}: expected NAME=VALUE")
+    return LoadSettings(revision=revision, assume_injection=value in ("true", "1", "yes"),
+                        pilot_env=tuple(pilot_env))
 
 
 class ProxyKind(str, Enum):
@@ -54,14 +75,14 @@ def report(diags: list[Diagnostic], errors: list[LoadError], *, strict: bool, qu
 
 
 def load_files(files: list[str], mesh_config: str | None, strict: bool = False, *,
-               limits: Any = None) -> Any:
+               limits: Any = None, settings: Any = None) -> Any:
     """Load manifests and report their diagnostics (exit 2 on unusable input)."""
     from meshlens.loader import Limits
     from meshlens.pipeline import load
 
     if not files:
         fail("no input: give manifests with -f FILE (a file, a folder, or - for stdin)")
-    loaded = load(files, mesh_config=mesh_config, limits=limits or Limits())
+    loaded = load(files, mesh_config=mesh_config, limits=limits or Limits(), settings=settings)
     report(loaded.diagnostics, loaded.errors, strict=strict)
     return loaded
 
@@ -84,13 +105,14 @@ def compile_loaded(loaded: Any, proxy: str, namespace: str | None, proxy_type: A
 
 
 def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-                  strict: bool = False, *, limits: Any = None, proxy_type: Any = None) -> Any:
+                  strict: bool = False, *, limits: Any = None, settings: Any = None,
+                  proxy_type: Any = None) -> Any:
     """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
 
     ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
     """
-    return compile_loaded(load_files(files, mesh_config, strict, limits=limits), proxy, namespace,
-                          proxy_type)
+    return compile_loaded(load_files(files, mesh_config, strict, limits=limits, settings=settings),
+                          proxy, namespace, proxy_type)
 
 
 def quiet_gc() -> None:

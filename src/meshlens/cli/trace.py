@@ -24,25 +24,53 @@ class TraceOutput(str, Enum):
 
 def trace_cmd(
     proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
-    url: Annotated[str, typer.Argument(help="http://host[:port]/path, https://..., or tcp://host:port")],
+    url: Annotated[str, typer.Argument(help="http://host[:port]/path, https://..., tcp://host:port or tls://host:port")],
     filename: Files = [],  # noqa: B006
     header: Annotated[list[str], typer.Option("-H", "--header", help="'name: value'; repeatable")] = [],  # noqa: B006
     method: Annotated[str, typer.Option("-X", "--request", help="HTTP method")] = "GET",
     namespace: Namespace = None,
     mesh_config: MeshConfigOpt = None,
     output: Annotated[TraceOutput, typer.Option("-o", "--output")] = TraceOutput.tree,
+    inbound: Annotated[bool, typer.Option(
+        "--inbound", help="the connection arrives at PROXY's own inbound side (iptables → "
+        "virtualInbound 15006), addressed to URL's host:port")] = False,
+    peer: Annotated[str, typer.Option("--peer", help="with --inbound: what the peer speaks: "
+                                      "mtls, tls or plaintext")] = "plaintext",
+    sni: Annotated[str | None, typer.Option("--sni", help="TLS server name (default: the URL's host for "
+                                            "https:// and tls://)")] = None,
+    alpn: Annotated[str | None, typer.Option("--alpn", help="ALPN list, comma-separated; replaces the "
+                                             "default")] = None,
+    http2: Annotated[bool, typer.Option("--http2", help="speak HTTP/2 (h2c, or istio-h2 with --peer mtls)")] = False,
+    upstream_status: Annotated[int | None, typer.Option("--upstream-status", help="what-if: the upstream "
+                                                        "answers this status")] = None,
+    upstream_delay: Annotated[str | None, typer.Option("--upstream-delay", help="what-if: the upstream "
+                                                       "answers after this long (250ms, 2s)")] = None,
+    upstream_reset: Annotated[bool, typer.Option("--upstream-reset", help="what-if: the upstream resets "
+                                                 "the connection")] = False,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="exit 0 whatever the verdict")] = False,
     proxy_type: ProxyTypeOpt = None,
 ) -> None:
     """Trace a request: capture → listener → route → cluster → endpoints → server sidecar.
+
+    Also DNS as the pod resolves it, the fault filter, and the upstream's answer with retries
+    and timeouts. Exit code 0 when the verdict is ok, 1 otherwise (2: usage error).
 
     For a gateway (router) the request arrives at its Service port instead of being captured.
     """
     from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
-    from meshlens.simulate import Request, simulate
+    from meshlens.simulate import Request, parse_seconds, simulate
 
     try:
-        req = Request.parse(url, headers=header, method=method)
+        if upstream_status is not None and not 100 <= upstream_status <= 599:
+            raise ValueError(f"--upstream-status {upstream_status} is not an HTTP status")
+        if peer != "plaintext" and not inbound:
+            raise ValueError("--peer applies to --inbound calls (outbound, the scheme decides: https:// or tls://)")
+        req = Request.parse(url, headers=header, method=method, inbound=inbound, peer=peer, sni=sni,
+                            alpn=[a.strip() for a in alpn.split(",") if a.strip()] if alpn is not None else None,
+                            http2=http2, upstream_status=upstream_status,
+                            upstream_delay=parse_seconds(upstream_delay) if upstream_delay else 0.0,
+                            upstream_reset=upstream_reset)
     except ValueError as exc:
         fail(str(exc))
     loaded = load_files(filename, mesh_config)
@@ -59,3 +87,5 @@ def trace_cmd(
         sys.stdout.write(render_mermaid(t))
     else:
         sys.stdout.write(render_tree(t))
+    if t.verdict != "ok" and not exit_zero:
+        raise typer.Exit(1)

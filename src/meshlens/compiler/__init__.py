@@ -70,14 +70,23 @@ def _stage_endpoints(ctx: ClusterContext, out: CompileResult) -> None:
 
 
 def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
-    from meshlens.compiler.bootstrap import BootstrapInputs, build_bootstrap
+    """The bootstrap pilot-agent renders for the proxy's pod, from the pod's own identity."""
+    from meshlens.compiler.bootstrap import BootstrapInputs, PodPort, build_bootstrap
+    from meshlens.compiler.bootstrap.node import pod_proxy_config
 
     wl = ctx.proxy.workload
+    overlay, env = pod_proxy_config(wl, ctx.mesh.mesh_config.get("defaultConfig"))
+    parts = (wl.locality.split("/") + ["", "", ""])[:3]
     out.bootstrap = build_bootstrap(BootstrapInputs(
         node_ip=wl.ip, pod_name=wl.name, namespace=wl.namespace, labels=dict(wl.labels),
         service_account=wl.service_account, workload_name=wl.workload_name,
         app_name="", istio_version=ctx.options.istio_version,
-        trust_domain=ctx.mesh.mesh_config.trust_domain, proxy_type=ctx.proxy.type))
+        trust_domain=ctx.mesh.mesh_config.trust_domain, node_name=wl.node, owner=wl.owner,
+        app_containers=wl.app_containers,
+        pod_ports=tuple(PodPort(container_port=p.port, protocol=p.protocol, name=p.name)
+                        for p in wl.container_ports),
+        region=parts[0], zone=parts[1], sub_zone=parts[2], proxy_config=overlay, proxy_env=env,
+        proxy_type=ctx.proxy.type))
 
 
 def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
@@ -137,8 +146,14 @@ def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
     out.secrets = build_secrets(out.clusters, out.listeners or [])
 
 
+def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
+    from meshlens.compiler.envoyfilter import apply_envoy_filters
+
+    apply_envoy_filters(ctx, out)
+
+
 STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_routes,
-          _stage_secrets)
+          _stage_secrets, _stage_envoy_filters)
 
 
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:

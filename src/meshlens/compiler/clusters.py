@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2, filter_pb2
+from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec_pb2
 from envoy.extensions.network.dns_resolver.cares.v3 import cares_dns_resolver_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
@@ -31,10 +32,9 @@ from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH
 from meshlens.compiler.provenance import Origin
 from meshlens.model import protocol
 from meshlens.model.destination_rules import ConsolidatedRule, choose
-from meshlens.model.gateways import ServiceTarget, proxy_service_targets
 from meshlens.model.peer_auth import DISABLE
 from meshlens.model.policy import Policy, mesh_overlay, port_level, subset_policy
-from meshlens.model.registry import Endpoint, Service, ServicePort, Workload
+from meshlens.model.registry import CLUSTER_ID, Endpoint, Service, ServicePort, Workload
 
 Cluster = cluster_pb2.Cluster
 _RESOLUTION = {"ClientSideLB": Cluster.EDS, "DNSLB": Cluster.STRICT_DNS,
@@ -223,7 +223,7 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
     supports = ctx.options.auto_send_unhealthy_endpoints or forces
 
     def locality(draft: ClusterDraft, lb: Any) -> None:
-        _apply_locality(ctx, draft, lb)
+        _apply_locality(ctx, draft, lb, svc)
 
     tp.apply_load_balancer(d, pol.get("loadBalancer"), pctx, supports_unhealthy=supports,
                            locality_apply=locality)
@@ -248,6 +248,9 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         tlsmod.apply_tls(d, choice, context, original_dst=d.c.type == Cluster.ORIGINAL_DST)
     if tls_block is not None and tls_block.value.get("mode") in ("SIMPLE", "MUTUAL"):
         d.meta["alpn_override"] = "false"
+    if tls_block is not None and tls_block.value.get("mode") == "DISABLE":
+        # No transport socket is set; record why, so a plaintext-to-STRICT trace can point here.
+        d.set("transport_socket", prov.from_block(tls_block, "mode", note="tls.mode DISABLE: plaintext"))
     tp.apply_proxy_protocol(d, pol.get("proxyProtocol"), pctx)
     if d.c.type == Cluster.ORIGINAL_DST:
         d.c.lb_policy = Cluster.CLUSTER_PROVIDED
@@ -269,7 +272,7 @@ def effective_lb_setting(mesh_config: Any, lbv: dict[str, Any]) -> tuple[str, di
     return "locality", loc
 
 
-def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
+def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any, svc: Service | None = None) -> None:
     """`GetEffectiveLbSetting` + `ApplyToCluster` (cluster part and inline load_assignment)."""
     c = d.c
     lbv = lb.value if lb else {}
@@ -289,8 +292,12 @@ def _apply_locality(ctx: ClusterContext, d: ClusterDraft, lb: Any) -> None:
               prov.from_block(lb, "localityLbSetting") if lb and "localityLbSetting" in lbv
               else Origin("mesh default", None, ("localityLbSetting",), ctx.mesh.mesh_config.doc))
     if c.HasField("load_assignment"):
-        apply_locality_to_endpoints(list(c.load_assignment.endpoints), setting, enable_failover,
-                                    ctx.policy_ctx.proxy_locality)
+        locs = list(c.load_assignment.endpoints)
+        eps = ctx.mesh.registry.endpoints_of(svc) if svc is not None else []
+        apply_locality_to_endpoints(locs, setting, enable_failover, ctx.policy_ctx.proxy_locality,
+                                    proxy_labels=failover_proxy_labels(ctx), endpoints=eps)
+        c.load_assignment.ClearField("endpoints")
+        c.load_assignment.endpoints.extend(locs)
 
 
 def _apply_zone_aware(ctx: ClusterContext, d: ClusterDraft, lb: Any, setting: dict[str, Any]) -> None:
@@ -311,11 +318,78 @@ def _apply_zone_aware(ctx: ClusterContext, d: ClusterDraft, lb: Any, setting: di
 
 
 def apply_locality_to_endpoints(locs: list[Any], setting: dict[str, Any], enable_failover: bool,
-                                proxy_locality: str) -> None:
+                                proxy_locality: str, *, proxy_labels: dict[str, str] | None = None,
+                                endpoints: list[Endpoint] | None = None) -> None:
+    """`ApplyLocalityLoadBalancer`: distribute, else (with failover enabled) failoverPriority
+    then explicit failover, or the default locality failover. ``locs`` is rewritten in place."""
     if setting.get("distribute"):
         eds.apply_distribute(locs, proxy_locality, list(setting["distribute"]))
     elif enable_failover:
-        eds.apply_failover(locs, proxy_locality, list(setting.get("failover") or []))
+        priorities = [str(x) for x in setting.get("failoverPriority") or []]
+        if priorities:
+            if proxy_labels:
+                by_addr = {(e.address, e.port): e.labels for e in endpoints or []}
+                locs[:] = apply_failover_priorities(locs, proxy_labels, priorities,
+                                                    lambda a, p: by_addr.get((a, p), {}))
+            if setting.get("failover"):
+                eds.apply_failover(locs, proxy_locality, list(setting["failover"]))
+        else:
+            eds.apply_failover(locs, proxy_locality, list(setting.get("failover") or []))
+
+
+def failover_proxy_labels(ctx: ClusterContext) -> dict[str, str]:
+    """The proxy's labels as `applyFailoverPriorities` sees them (`label.AugmentLabels`)."""
+    wl = ctx.proxy.workload
+    out = dict(wl.labels)
+    parts = (ctx.policy_ctx.proxy_locality.split("/") + ["", "", ""])[:3]
+    for key, value in zip(("topology.kubernetes.io/region", "topology.kubernetes.io/zone",
+                           "topology.istio.io/subzone"), parts, strict=True):
+        if value:
+            out[key] = value
+    out.setdefault("topology.istio.io/cluster", CLUSTER_ID)
+    if wl.node:
+        out.setdefault("kubernetes.io/hostname", wl.node)
+    return out
+
+
+def apply_failover_priorities(locs: list[Any], proxy_labels: dict[str, str], priorities: list[str],
+                              labels_of: Any) -> list[Any]:
+    """`applyFailoverPriorities` / `applyFailoverPriorityPerLocality`: split each locality by how
+    many leading failoverPriority labels an endpoint shares with the proxy (``label=value``
+    overrides the proxy's value; a leading network label that differs only lowers the rest),
+    then renumber priorities 0..N without gaps."""
+    names = [p.split("=", 1)[0] for p in priorities]
+    overrides = {p.split("=", 1)[0]: p.split("=", 1)[1] for p in priorities if "=" in p}
+    lowest = len(priorities)
+    includes_network = bool(names) and names[0] == "topology.istio.io/network"
+    out: list[Any] = []
+    for loc in locs:
+        groups: dict[int, list[Any]] = {}
+        for lbe in loc.lb_endpoints:
+            sa = lbe.endpoint.address.socket_address
+            ep_labels = labels_of(sa.address, sa.port_value)
+            priority = adjust = 0
+            for j, name in enumerate(names):
+                want = overrides.get(name, proxy_labels.get(name))
+                if want != ep_labels.get(name):
+                    if j == 0 and includes_network:
+                        adjust = lowest
+                        continue
+                    priority = lowest - j
+                    break
+            groups.setdefault(priority + adjust, []).append(lbe)
+        for priority in sorted(groups):
+            clone = ec_pb2.LocalityLbEndpoints()
+            clone.CopyFrom(loc)
+            del clone.lb_endpoints[:]
+            clone.lb_endpoints.extend(groups[priority])
+            clone.priority = priority
+            clone.load_balancing_weight.value = sum(e.load_balancing_weight.value for e in groups[priority])
+            out.append(clone)
+    rank = {p: i for i, p in enumerate(sorted({x.priority for x in out}))}
+    for x in out:
+        x.priority = rank[x.priority]
+    return out
 
 
 def _finalize_outbound(ctx: ClusterContext, d: ClusterDraft, svc: Service,
@@ -376,7 +450,11 @@ def build_outbound(ctx: ClusterContext, svc: Service, *, sni_dnat: bool = False)
         if d is None:
             continue
         if svc.persistent_session:
-            d.c.common_lb_config.override_host_status.statuses.extend([1, 3, 0, 4])
+            # buildOutboundClusters (cluster.go): SupportsDrainingEndpoints keeps DRAINING hosts
+            # for cookie/header overrides. Named enums: DEGRADED is 5 (4 would be TIMEOUT).
+            d.c.common_lb_config.override_host_status.statuses.extend([
+                health_check_pb2.HEALTHY, health_check_pb2.DRAINING, health_check_pb2.UNKNOWN,
+                health_check_pb2.DEGRADED])
         pol, _ = port_level(rule.policy if rule else None, port.port)
         pol = mesh_overlay(mesh_tp, pol)
         mtls_mode = infer_mtls_mode(ctx, svc, rule.policy if rule else None, port)
@@ -467,16 +545,59 @@ def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltClu
     return BuiltCluster(d.build(), d.origins, [])
 
 
-def service_targets(ctx: ClusterContext, wl: Workload) -> list[ServiceTarget]:
-    """`GetProxyServiceTargetsByPod`, one per (targetPort, protocol) for the inbound clusters."""
+@dataclass(slots=True)
+class ServiceTarget:
+    service: Service
+    port: ServicePort
+    target_port: int
+
+
+def service_targets(ctx: ClusterContext, wl: Workload, *, dedupe: bool = True) -> list[ServiceTarget]:
+    """`Proxy.SetServiceTargets`: the Kubernetes Services selecting the pod
+    (`GetProxyServiceTargetsByPod`) and the ServiceEntries with an endpoint at the pod's IP in
+    its namespace (`serviceentry.Controller.GetProxyServiceTargets`), targetPorts resolved, in
+    order of creation then hostname. ``dedupe`` keeps the first per (targetPort, protocol)."""
     out: list[ServiceTarget] = []
     seen: set[tuple[int, str]] = set()
-    for t in proxy_service_targets(ctx.mesh.registry, wl):
-        key = (t.target_port, t.port.protocol)
-        if key not in seen:
+    services = sorted(ctx.mesh.registry.services, key=lambda s: (s.resource.creation, s.hostname))
+    for svc in services:
+        if svc.namespace != wl.namespace:
+            continue
+        for port, target in _targets_on(ctx, svc, wl):
+            key = (target, port.protocol)
+            if dedupe and key in seen:
+                continue
             seen.add(key)
-            out.append(t)
+            out.append(ServiceTarget(svc, port, target))
     return out
+
+
+def _targets_on(ctx: ClusterContext, svc: Service, wl: Workload) -> list[tuple[ServicePort, int]]:
+    if svc.registry != "Kubernetes":
+        by_name = {p.name: p for p in svc.ports}
+        return [(by_name[e.service_port_name], e.port) for e in ctx.mesh.registry.endpoints_of(svc)
+                if e.address == wl.ip and e.service_port_name in by_name]
+    if not svc.selector or any(wl.labels.get(k) != v for k, v in svc.selector.items()):
+        return []
+    out = []
+    for port in svc.ports:
+        target = port.target_port if port.target_port is not None else port.port
+        if isinstance(target, str):
+            found = [cp.port for cp in wl.container_ports if cp.name == target]
+            if not found:
+                continue
+            target = found[0]
+        out.append((port, int(target)))
+    return out
+
+
+def _inbound_bind(ctx: ClusterContext) -> str:
+    """`buildInboundClustersFromServiceInstances`: STATIC to localhost under MeshConfig
+    inboundTrafficPolicy LOCALHOST, else ORIGINAL_DST (PASSTHROUGH)."""
+    itp = ctx.mesh.mesh_config.get("inboundTrafficPolicy")
+    if isinstance(itp, dict) and itp.get("mode") == "LOCALHOST":
+        return "::1" if _proxy_ipv6_only(ctx) else "127.0.0.1"
+    return ""
 
 
 def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
@@ -488,14 +609,15 @@ def build_inbound(ctx: ClusterContext) -> list[BuiltCluster]:
     if ctx.proxy.workload.annotations.get("sidecar.istio.io/interceptionMode") == "NONE":
         return []  # no inbound listeners without a Sidecar ingress in NONE mode
     out: list[BuiltCluster] = []
-    targets = service_targets(ctx, ctx.proxy.workload)
+    targets = service_targets(ctx, ctx.proxy.workload, dedupe=False)
     by_port: dict[int, list[ServiceTarget]] = {}
     for t in targets:
         if t.port.protocol == protocol.UDP:
             continue
         by_port.setdefault(t.target_port, []).append(t)
+    bind = _inbound_bind(ctx)
     for target_port, group in by_port.items():
-        out.append(_inbound_cluster(ctx, target_port, "", target_port, group))
+        out.append(_inbound_cluster(ctx, target_port, bind, target_port, group))
     return out
 
 
@@ -517,8 +639,12 @@ def _inbound_cluster(ctx: ClusterContext, cluster_port: int, bind: str, endpoint
             lb.endpoint.address.socket_address.address = bind
             lb.endpoint.address.socket_address.port_value = endpoint_port
         c.load_assignment.cluster_name = name
-        d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
-                                         "defaultEndpoint"))
+        if ctx.scope.sidecar is not None and ctx.scope.sidecar.spec.get("ingress"):
+            d.set("type", prov.from_resource(ctx.scope.sidecar, ("spec", "ingress"), "sidecar ingress",
+                                             "defaultEndpoint"))
+        else:
+            d.set("type", Origin("mesh default", None, ("inboundTrafficPolicy", "mode"),
+                                 ctx.mesh.mesh_config.doc, "inboundTrafficPolicy LOCALHOST"))
     else:
         c.type = Cluster.ORIGINAL_DST
         c.lb_policy = Cluster.CLUSTER_PROVIDED

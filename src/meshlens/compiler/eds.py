@@ -10,7 +10,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshlens.compiler import endpoints as ep
 from meshlens.compiler.clusters import (BuiltCluster, ClusterContext, apply_locality_to_endpoints,
-                                       effective_lb_setting)
+                                       effective_lb_setting, failover_proxy_labels)
 from meshlens.compiler.names import parse_cluster_name
 from meshlens.model.destination_rules import subset_labels
 
@@ -46,8 +46,8 @@ def build_endpoints(ctx: ClusterContext, clusters: list[BuiltCluster]) -> list[e
                 ep.apply_zone_aware_failover(locs, ctx.policy_ctx.proxy_locality,
                                              list(eff[1].get("failover") or []))
         elif eff is not None and locs:
-            apply_locality_to_endpoints(locs, eff[1], od is not None,
-                                        ctx.policy_ctx.proxy_locality)
+            apply_locality_to_endpoints(locs, eff[1], od is not None, ctx.policy_ctx.proxy_locality,
+                                        proxy_labels=failover_proxy_labels(ctx), endpoints=eps)
         cla.endpoints.extend(locs)
         out.append(cla)
     return out

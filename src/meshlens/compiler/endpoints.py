@@ -92,11 +92,14 @@ def select(eps: list[Endpoint], svc: Service, port: ServicePort, labels: dict[st
             continue
         if not ep.address:
             continue
-        if ep.health == "TERMINATING":
-            continue
+        # EndpointBuilder.filterIstioEndpoint: unhealthy only when the service supports it,
+        # terminating never, draining only to persistent-session (cookie label) services.
         if ep.health == "UNHEALTHY" and not unhealthy_ok:
             continue
-        if (ep.health == "DRAINING" or "istio.io/draining" in ep.labels) and not svc.persistent_session:
+        if ep.health == "TERMINATING":
+            continue
+        if (ep.health == "DRAINING" or ep.labels.get("istio.io/draining")) \
+                and not svc.persistent_session_cookie:
             continue
         out.append(ep)
     return out
@@ -122,8 +125,12 @@ def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], 
             lb = loc.lb_endpoints.add()
             sa = lb.endpoint.address.socket_address
             sa.address, sa.port_value = ep.address, ep.port
-            if ep.health != "UNKNOWN":
-                lb.health_status = _HEALTH[ep.health]
+            for extra in ep.addresses[1:]:  # a dual-stack pod (ISTIO_DUAL_STACK)
+                more = lb.endpoint.additional_addresses.add().address.socket_address
+                more.address, more.port_value = extra, ep.port
+            health = "DRAINING" if ep.labels.get("istio.io/draining") else ep.health
+            if health != "UNKNOWN":  # buildEnvoyLbEndpoint: HealthStatus by number, UNKNOWN = 0
+                lb.health_status = _HEALTH[health]
             weight = ep.weight if ep.weight > 0 else 1
             lb.load_balancing_weight.value = weight
             total = min(total + weight, 4294967295)

@@ -10,12 +10,12 @@ blackhole chain and the passthrough chains (workload mode, then ``portLevelMtls`
 handles); listener filters (original_dst, TLS and HTTP inspectors with ``filter_disabled``
 port predicates computed from the chains). HTTP chains get an HCM with the inline inbound route
 (`core/httproute.go:buildSidecarInboundHTTPRouteConfig`), TCP chains a tcp_proxy to
-``inbound|PORT||``.
+``inbound|PORT||``. AuthorizationPolicy and RequestAuthentication filters (:mod:`meshlens.compiler.authz`) go on every
+chain built here, passthrough chains included, but not on the blackhole chain.
 
-Not emitted, as istiod with its default MeshConfig and no such resources: the ``istio.stats``
-filters (istiod adds them only when a Prometheus metrics provider is configured; the code default
-of ``defaultProviders.metrics`` is empty -- Helm's configmap sets one), RBAC / ext_authz / JWT
-filters (no AuthorizationPolicy or RequestAuthentication is modelled), EnvoyFilter patches,
+The ``istio.stats`` filters come from :mod:`meshlens.compiler.telemetry` (only when MeshConfig
+``defaultProviders.metrics`` names a Prometheus provider; the code default is empty -- Helm's
+configmap sets one). Not emitted, as istiod with its default MeshConfig and no such resources:
 user TLS on Sidecar ingress (ENABLE_TLS_ON_SIDECAR_INGRESS is off by default), the HBONE
 listeners (ambient is off) and dual-stack additional addresses.
 """
@@ -41,11 +41,13 @@ from meshlens import durations
 from meshlens.compiler import filters as flt
 from meshlens.compiler import inbound_tls as itls
 from meshlens.compiler import provenance as prov
+from meshlens.compiler.authz import build_authz, record_provenance
 from meshlens.compiler.clusters import service_targets
 from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, INBOUND_PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
 from meshlens.compiler.retry import translate_inbound_retry_policy
+from meshlens.compiler.telemetry import stats_http_filters, stats_network_filters
 from meshlens.model import protocol
 
 VIRTUAL_INBOUND = "virtualInbound"
@@ -193,6 +195,7 @@ class _InboundBuilder:
         self.mtls = ctx.mesh.peer_authentications.compose(proxy.namespace, proxy.labels)
         sc = ctx.scope.sidecar
         self.sidecar = sc if sc is not None and sc.spec.get("ingress") else None
+        self.authz = build_authz(ctx.mesh, proxy)  # AuthorizationPolicy filters, built once
 
     # -- chain configs ------------------------------------------------------------------------
     def chain_configs(self) -> list[ChainConfig]:
@@ -255,9 +258,14 @@ class _InboundBuilder:
             h.tracing.CopyFrom(flt.tracing(self.ctx.proxy.labels, self.ctx.proxy.namespace))
         if self.options.metadata_exchange:
             h.http_filters.append(flt.peer_metadata(outbound=False))
+        h.http_filters.extend(self.authz.http_filters(self.authz.custom_http))
+        h.http_filters.extend(self.authz.authn_filters())
+        h.http_filters.extend(self.authz.http_filters(self.authz.local_http))
         if cc.proto == protocol.GRPC_WEB:
             h.http_filters.append(flt.grpc_web())
-        h.http_filters.extend([flt.grpc_stats(), flt.fault(), flt.cors(), flt.router()])
+        h.http_filters.extend([flt.grpc_stats(), flt.fault(), flt.cors()])
+        h.http_filters.extend(stats_http_filters(self.mesh, inbound=True))
+        h.http_filters.append(flt.router())
         return h
 
     def route_config(self, cc: ChainConfig) -> route_pb2.RouteConfiguration:
@@ -288,6 +296,8 @@ class _InboundBuilder:
         if pattern:
             stat = _inbound_stat_prefix(str(pattern), cc)
         out = [flt.tcp_mx()] if self.options.metadata_exchange else []
+        out.extend(self.authz.tcp_filters())
+        out.extend(stats_network_filters(self.mesh, inbound=True))
         tcp = flt.tcp_proxy(stat, cc.cluster, logs=flt.access_logs(self.mesh))
         if cc.proto == protocol.MONGO:  # PILOT_ENABLE_MONGO_FILTER defaults to true
             out.append(flt.network_filter("envoy.filters.network.mongo_proxy",
@@ -305,6 +315,7 @@ class _InboundBuilder:
             self.mesh, "proxyInboundListenPort", 15006)
         if self.options.metadata_exchange:
             fc.filters.append(flt.tcp_mx())
+        fc.filters.extend(stats_network_filters(self.mesh, inbound=True))
         fc.filters.append(flt.tcp_proxy(BLACKHOLE, BLACKHOLE))
         return fc, prov.default("direct connections to the inbound port would loop"), None
 
@@ -344,6 +355,7 @@ class _InboundBuilder:
         for i, (fc, mode_origin, port_origin) in enumerate(chains):
             lst.filter_chains.append(fc)
             built.set(f"filter_chains[{i}]", mode_origin)
+            record_provenance(built, i, fc, self.authz)
             if port_origin is not None:
                 built.set(f"filter_chains[{i}].filter_chain_match.destination_port", port_origin)
         for i, (f, note) in enumerate(listener_filters(lst, bind_to_port=bind_to_port,

@@ -30,10 +30,13 @@ from meshlens.compiler import provenance as prov
 from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
+from meshlens.compiler.telemetry import stats_http_filters, stats_network_filters
+from meshlens.compiler.routes import generate_alt_virtual_hosts, service_aliases
 from meshlens.model import protocol
 from meshlens.model.registry import Service, ServicePort
 
 WILDCARD = "0.0.0.0"
+ALLOW_ANY_DYNAMIC_DNS_NAME = "allow_any_dynamic_dns"
 HTTP, TCP, AUTO = "HTTP", "TCP", "Auto"
 RESERVED = {15001, 15006, 15021, 15090}
 
@@ -92,7 +95,22 @@ class OutboundBuilder:
         self.ctx = ctx
         self.mesh = ctx.mesh.mesh_config
         self.entries: dict[tuple[str, int], Entry] = {}
+        self._aliases: dict[str, list[tuple[str, str]]] | None = None
         self._vs_index: dict[int, tuple[list[Any], dict[str, list[int]], list[int]]] = {}
+
+    def alias_sni(self, hostname: str) -> list[str]:
+        """`buildSidecarOutboundTLSFilterChainOpts`: each ExternalName alias of the service and
+        its alternate forms (`GenerateAltVirtualHosts`) are server names too."""
+        if self._aliases is None:
+            self._aliases = service_aliases(
+                [s for ss in self.ctx.mesh.registry.by_host.values() for s in ss])
+        out: list[str] = []
+        for _, alias in self._aliases.get(hostname, []):
+            if self.ctx.scope.service(alias) is None:
+                continue  # `matchingAliasService`: not imported by the Sidecar scope
+            domain = f"{self.ctx.proxy.namespace}.svc.cluster.local"
+            out += [alias, *generate_alt_virtual_hosts(alias, 0, domain)]
+        return out
 
     def vs_for_host(self, vss: list[Any], hostname: str) -> list[Any]:
         """VirtualServices (in import order) with a host that `Matches` ``hostname``."""
@@ -133,7 +151,8 @@ class OutboundBuilder:
 
     def fallthrough_filters(self) -> list[lc_pb2.Filter]:
         cluster = self.fallthrough_cluster()
-        return [flt.tcp_proxy(cluster, cluster, logs=flt.access_logs(self.mesh))]
+        return [*stats_network_filters(self.mesh, inbound=False),
+                flt.tcp_proxy(cluster, cluster, logs=flt.access_logs(self.mesh))]
 
     # -- per service port -----------------------------------------------------------------------
     def tcp_filters(self, svc: Service, port: ServicePort, cluster: str, subset: str = "",
@@ -155,7 +174,7 @@ class OutboundBuilder:
             if sub is not None and sub.policy is not None and isinstance(sub.policy.tp.get("loadBalancer"), dict):
                 ch = sub.policy.tp["loadBalancer"].get("consistentHash")
                 source_ip = bool(ch.get("useSourceIp")) if isinstance(ch, dict) else False
-        out: list[lc_pb2.Filter] = []
+        out: list[lc_pb2.Filter] = list(stats_network_filters(self.mesh, inbound=False))
         if port.protocol == protocol.MONGO:
             out.append(flt.network_filter("envoy.filters.network.mongo_proxy",
                                           mongo_proxy_pb2.MongoProxy(stat_prefix=stat or cluster)))
@@ -217,8 +236,14 @@ class OutboundBuilder:
         p = port.port if len(svc.ports) == 1 else listen_port
         cluster = cluster_name("outbound", p, "", svc.hostname)
         sni: list[str] = []
-        if tls and (not svc.vip or bind == WILDCARD and not cidrs):
-            sni = [svc.hostname]
+        # `buildSidecarOutboundTLSFilterChainOpts`: SNI only when the listener cannot tell services
+        # apart otherwise: CIDR destinations, or a wildcard address on a wildcard listener (a
+        # headless Service's per-pod listener is bound to the pod IP: no SNI), or a wildcard
+        # DYNAMIC_DNS host.
+        address = se_address(svc.vip) or WILDCARD
+        if tls and (cidrs or "/" in address or (address == WILDCARD and bind == WILDCARD)
+                    or (svc.hostname.startswith("*") and svc.resolution == "DynamicDNS")):
+            sni = [svc.hostname, *self.alias_sni(svc.hostname)]
         chains.append(Chain("tcp", self.tcp_filters(svc, port, cluster), server_names=sni,
                             prefixes=cidrs,
                             origin=prov.from_resource(svc.resource, ("spec", "ports", port.index),
@@ -272,7 +297,7 @@ class OutboundBuilder:
             if cls == HTTP:
                 bind = WILDCARD
             else:
-                addr = svc.vip or WILDCARD
+                addr = se_address(svc.vip) or WILDCARD
                 if "/" in addr:
                     bind, cidr_bind = WILDCARD, True
                 else:
@@ -387,6 +412,7 @@ class OutboundBuilder:
         h.http_filters.append(flt.alpn())
         h.http_filters.append(flt.fault())
         h.http_filters.append(flt.cors())
+        h.http_filters.extend(stats_http_filters(self.mesh, inbound=False))
         h.http_filters.append(flt.router())
         return flt.network_filter(flt.HCM, h)
 
@@ -471,6 +497,36 @@ class OutboundBuilder:
                 "(outboundTrafficPolicy)"))
         return built
 
+    def outbound_mode(self) -> str:
+        otp = getattr(self.ctx.scope, "outbound_traffic_policy", None)
+        mode = (otp or {}).get("mode") if isinstance(otp, dict) else None
+        return str(mode or self.mesh.outbound_mode)
+
+    def dynamic_dns_chain(self, lst: listener_pb2.Listener) -> None:
+        """`buildOutboundCatchAllNetworkFilterChains` under ALLOW_ANY_DYNAMIC_DNS: the HTTP inspector
+        on virtualOutbound and `buildAllowAnyDynamicDNSHTTPFilterChain` (plaintext HTTP ALPNs →
+        an HCM whose inline route config ``allow_any_dynamic_dns`` routes to
+        AllowAnyDynamicDNSCluster). Not yet emitted: the dynamic forward proxy HTTP filter and
+        the AllowAnyDynamicDNSCluster itself."""
+        lst.listener_filters.append(flt.http_inspector())
+        fc = lst.filter_chains.add(name="virtualOutbound-catchall-tcp-http")
+        fc.filter_chain_match.application_protocols.extend(["http/1.1", "h2c"])
+        h = flt.base_hcm("outbound_virtualOutbound_allow_any_dynamic_dns;", mesh=self.mesh)
+        rc = h.route_config
+        rc.name = ALLOW_ANY_DYNAMIC_DNS_NAME
+        rc.validate_clusters.value = False
+        rc.validate_clusters.SetInParent()
+        rc.max_direct_response_body_size_bytes.value = 1024 * 1024
+        rc.ignore_port_in_host_matching = True
+        vh = rc.virtual_hosts.add(name=ALLOW_ANY_DYNAMIC_DNS_NAME, domains=["*"])
+        r = vh.routes.add(name=ALLOW_ANY_DYNAMIC_DNS_NAME)
+        r.match.prefix = "/"
+        r.route.cluster = "AllowAnyDynamicDNSCluster"
+        r.route.timeout.SetInParent()
+        r.route.max_grpc_timeout.SetInParent()
+        h.http_filters.append(flt.router())
+        fc.filters.append(flt.network_filter("envoy.filters.network.http_connection_manager", h))
+
     def virtual_outbound(self) -> Built:
         """`buildVirtualOutboundListener`."""
         lst = listener_pb2.Listener(name="virtualOutbound")
@@ -483,12 +539,20 @@ class OutboundBuilder:
             lst.access_log.append(log)
         bh = lst.filter_chains.add(name="virtualOutbound-blackhole")
         bh.filter_chain_match.destination_port.value = sa.port_value
+        bh.filters.extend(stats_network_filters(self.mesh, inbound=False))
         bh.filters.append(flt.tcp_proxy(BLACKHOLE, BLACKHOLE))
+        dynamic = self.outbound_mode() == "ALLOW_ANY_DYNAMIC_DNS"
+        if dynamic:
+            self.dynamic_dns_chain(lst)
         catch = lst.filter_chains.add(name="virtualOutbound-catchall-tcp")
         catch.filters.extend(self.fallthrough_filters())
         built = Built(lst)
         built.set("filter_chains[0]", prov.default("direct connections to 15001 would loop: blackhole"))
-        built.set("filter_chains[1]", prov.default(
+        if dynamic:
+            built.set("filter_chains[1]", prov.default(
+                "ALLOW_ANY_DYNAMIC_DNS: plaintext HTTP to an unknown destination goes to "
+                "AllowAnyDynamicDNSCluster"))
+        built.set(f"filter_chains[{len(lst.filter_chains) - 1}]", prov.default(
             f"traffic to a port without a listener goes to {self.fallthrough_cluster()} "
             f"(outboundTrafficPolicy {self.mesh.outbound_mode})"))
         return built
@@ -540,9 +604,27 @@ def _norm_cidrs(values: list[str]) -> list[str]:
     return out
 
 
+def se_address(address: str) -> str:
+    """`serviceentry/conversion.go` `convertServices`: a prefix of full length (/32 for IPv4,
+    /128 for IPv6) is a single host and becomes the bare IP; any shorter prefix (an IPv6 /32
+    too) stays a CIDR.
+
+    Example:
+        >>> se_address("10.1.2.3/32"), se_address("2001:db8::1/128"), se_address("2001:db8::/32")
+        ('10.1.2.3', '2001:db8::1', '2001:db8::/32')
+    """
+    if "/" not in address:
+        return address
+    try:
+        net = ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        return address
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else address
+
+
 def _service_cidrs(svc: Service, bind: str) -> list[str]:
     """Destination CIDRs a chain must match: the service's CIDR addresses (SE), else none."""
-    return [a for a in svc.addresses if "/" in a and not a.endswith(("/32", "/128"))]
+    return [a for a in (se_address(x) for x in svc.addresses) if "/" in a]
 
 
 def _hosts_match(a: str, b: str) -> bool:

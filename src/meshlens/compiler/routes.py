@@ -188,14 +188,38 @@ def _addresses_for_proxy(svc: Service, proxy_ip: str) -> list[str]:
     return [addr]
 
 
+def service_aliases(services: list[Service]) -> dict[str, list[tuple[str, str]]]:
+    """`PushContext.initServiceAliases`: concrete hostname → its ExternalName aliases
+    ``(namespace, hostname)``, resolved through alias chains (a loop resolves to nothing),
+    sorted by namespace then hostname."""
+    raw = {(s.namespace, s.hostname): s.alias_target for s in services
+           if s.resolution == "Alias" and s.alias_target}
+    by_host = {h: t for (_, h), t in raw.items()}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for alias, target in raw.items():
+        seen = {alias[1], target}
+        while target in by_host:
+            nxt = by_host[target]
+            if nxt in seen:
+                target = ""
+                break
+            seen.add(nxt)
+            target = nxt
+        if target:
+            out.setdefault(target, []).append(alias)
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def generate_virtual_host_domains(svc: Service, listener_port: int, port: int, proxy_domain: str,
-                                  proxy_ip: str) -> tuple[list[str], list[str]]:
-    """`generateVirtualHostDomains` → (domains, alternate forms)."""
+                                  proxy_ip: str, aliases: list[str] | None = None
+                                  ) -> tuple[list[str], list[str]]:
+    """`generateVirtualHostDomains` → (domains, alternate forms); ``aliases`` are the
+    ExternalName hostnames pointing at ``svc`` (`Service.Attributes.Aliases`)."""
     if listener_port != 0:
         port = 0  # ignore_port_in_host_matching: no ":port" forms
     domains: list[str] = []
     alt_all: list[str] = []
-    for name in [svc.hostname]:
+    for name in [svc.hostname, *(aliases or [])]:
         alt = generate_alt_virtual_hosts(name, port, proxy_domain)
         _append_domain_port(domains, name, port)
         domains += alt
@@ -300,6 +324,7 @@ class _RouteBuilder:
         self.default_retry = retry if isinstance(retry, dict) else None
         self.cache: dict[int, list[_VHost]] = {}
         self.domain_index: dict[int, dict[str, list[int]]] = {}
+        self.aliases = service_aliases([s for ss in ctx.mesh.registry.by_host.values() for s in ss])
 
     # -- hashes ----------------------------------------------------------------------------------
     def _rule_for_host(self, host: str) -> Any:
@@ -445,8 +470,10 @@ class _RouteBuilder:
         if svc is None:
             domains, alt = [_ipv6_compliant(hostname)], []
         else:
-            domains, alt = generate_virtual_host_domains(svc, listener_port, w.port,
-                                                         self.proxy_domain, self.proxy.ip)
+            domains, alt = generate_virtual_host_domains(
+                svc, listener_port, w.port, self.proxy_domain, self.proxy.ip,
+                # `matchingAliasService`: only the aliases the Sidecar scope imports
+                [h for _, h in self.aliases.get(svc.hostname, []) if self.scope.service(h) is not None])
         domains = _dedupe_domains(domains, used, alt, known)
         if not domains:
             return None

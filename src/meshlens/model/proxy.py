@@ -2,8 +2,11 @@
 
 Layer: L3. Imports: model.registry, source, diagnostics.
 
-``POD[.NAMESPACE]``, ``deploy/NAME[.NAMESPACE]`` or ``deployment/NAME[.NAMESPACE]`` (first pod of
-the controller, in name order), with ``-n NAMESPACE`` as an alternative to the suffix.
+``POD[.NAMESPACE]``, ``deploy/NAME[.NAMESPACE]`` or ``deployment/NAME[.NAMESPACE]``, with
+``-n NAMESPACE`` as an alternative to the suffix. A controller names its first pod the way
+istioctl's ``InferPodInfoFromTypedResource`` picks one (``GetFirstPod`` with kubectl's
+``ByLogging`` order: scheduled, Running, Ready, ready longest, most restarts, oldest), real pods
+of the input included.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshlens.model.registry import Workload
+from meshlens.model.registry.pods import by_logging_key
 
 SIDECAR, ROUTER = "sidecar", "router"
 PROXY_TYPES = (SIDECAR, ROUTER)
@@ -85,6 +89,15 @@ def infer_proxy_type(wl: Workload) -> str:
     return SIDECAR
 
 
+def _owned_by(w: Workload, kind: str, name: str) -> bool:
+    """A real pod whose own ownerReference is (kind, name): ``rs/NAME`` of a Deployment's pod."""
+    if not w.real:
+        return False
+    owners = (w.resource.body.get("metadata") or {}).get("ownerReferences")
+    return isinstance(owners, list) and any(
+        isinstance(o, dict) and o.get("kind") == kind and o.get("name") == name for o in owners)
+
+
 class ProxyNotFound(LookupError):
     pass
 
@@ -116,10 +129,15 @@ def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = N
     if kind == "pod":
         matches = [w for w in workloads if w.name == name and w.namespace == ns]
     else:
-        matches = sorted((w for w in workloads if w.controller_kind == kind
-                          and w.resource.name == name and w.namespace == ns), key=lambda w: w.name)
+        matches = sorted((w for w in workloads if w.namespace == ns and (
+            w.controller == (kind, name) or _owned_by(w, kind, name)
+            or w.controller is None and w.controller_kind == kind and w.resource.name == name)),
+            key=by_logging_key)
     if not matches:
         known = sorted(f"{w.name}.{w.namespace}" for w in workloads)[:10]
         hint = f"; pods: {', '.join(known)}" if known else "; the input has no pods or controllers"
         raise ProxyNotFound(f"no {'pod' if kind == 'pod' else kind} {name} in namespace {ns}{hint}")
+    if not matches[0].ip:
+        raise ProxyNotFound(f"pod {matches[0].key} has no IP yet (phase "
+                            f"{matches[0].phase or 'unknown'}): istiod has no proxy for it")
     return Proxy(matches[0], proxy_type or infer_proxy_type(matches[0]))

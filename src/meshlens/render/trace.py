@@ -9,8 +9,14 @@ from typing import Any
 
 from meshlens.simulate import Trace
 
-_TITLES = {"capture": "1 capture", "listener": "2 listener", "route": "3 route", "cluster": "4 cluster",
-           "endpoint": "5 endpoints", "inbound": "6 server sidecar"}
+_TITLES = {"capture": "1 capture", "listener": "2 listener", "route": "3 route", "fault": "3a fault filter",
+           "cluster": "4 cluster", "endpoint": "5 endpoints", "inbound": "6 server sidecar",
+           "upstream": "7 upstream"}
+
+
+def _where(o: dict[str, Any]) -> str:
+    where = f" at {o['file']}:{o['line']}:{o['column']}" if o.get("file") else ""
+    return f"{o['resource'] or 'istiod default'} {o.get('yaml_path') or ''}{where}".replace("  ", " ")
 
 
 def _fmt(v: Any) -> str:
@@ -30,14 +36,16 @@ def render_tree(t: Trace) -> str:
         port = f" :{layer.port}" if layer.port is not None else ""
         out.append(f"{mark} {_TITLES.get(layer.layer, layer.layer)}: {layer.name}{port}")
         for k, v in layer.detail.items():
-            if k in ("provenance", "endpoints", "candidates", "origin"):
+            if k in ("provenance", "endpoints", "candidates", "origin", "attempts") or v is None:
                 continue
             out.append(f"    {k}: {_fmt(v)}")
         for c in layer.detail.get("candidates", []):
             out.append(f"    {'→' if c['matched'] else '·'} route {c['route']}: {c['why']}")
-        if "origin" in layer.detail:
-            o = layer.detail["origin"]
-            out.append(f"    from {o['resource']} {o['yaml_path'] or ''} at {o['file']}:{o['line']}")
+        if layer.detail.get("origin", {}).get("resource"):
+            out.append(f"    from {_where(layer.detail['origin'])}")
+        for a in layer.detail.get("attempts", []) if layer.layer == "upstream" else []:
+            retried = f", retried ({a['retried_by']})" if a.get("retried_by") else ""
+            out.append(f"    attempt {a['attempt']} → {a['host']}: {a['result']}{retried}")
         for e in layer.detail.get("endpoints", []):
             out.append(f"    {e['address']}:{e['port']}  {e['health']}  {e['transport']}")
         for path, o in layer.detail.get("provenance", {}).items():
@@ -47,12 +55,14 @@ def render_tree(t: Trace) -> str:
             out.append(f"    {layer.note}")
     if len(t.clusters) > 1:
         out.append("  weights: " + ", ".join(f"{c['name']} {c['share']}%" for c in t.clusters))
+    for o in t.outcomes:
+        out.append(f"  outcome {o.probability:.1%}: {o.verdict} {o.status if o.status is not None else '-'} "
+                   f"{','.join(o.flags) or '-'} - {o.reason}")
     verdict = t.verdict if t.verdict != "ok" else "ok (routed)"
-    out.append(f"verdict: {verdict}" + (f" {t.status}" if t.status else "") + f" - {t.reason}")
-    if t.fix:
-        f = t.fix
-        where = f" at {f['file']}:{f['line']}:{f['column']}" if f.get("file") else ""
-        out.append(f"fix: {f['resource'] or 'istiod default'} {f.get('yaml_path') or ''}{where}")
+    flags = f" [{','.join(t.flags)}]" if t.flags else ""
+    out.append(f"verdict: {verdict}" + (f" {t.status}" if t.status else "") + flags + f" - {t.reason}")
+    for f in t.fixes or ([t.fix] if t.fix else []):
+        out.append(f"fix: {_where(f)}" + (f" ({f['note']})" if f.get("note") else ""))
     return "\n".join(out) + "\n"
 
 

@@ -24,16 +24,19 @@ KINDS: dict[tuple[str, str], bool] = {
     ("", "ServiceAccount"): True,
     ("", "Service"): True,
     ("", "Pod"): True,
+    ("", "Node"): False,
     ("apps", "Deployment"): True,
     ("apps", "StatefulSet"): True,
     ("apps", "ReplicaSet"): True,
     ("apps", "DaemonSet"): True,
+    ("batch", "Job"): True,
     ("discovery.k8s.io", "EndpointSlice"): True,
     ("networking.istio.io", "ServiceEntry"): True,
     ("networking.istio.io", "WorkloadEntry"): True,
     ("networking.istio.io", "DestinationRule"): True,
     ("networking.istio.io", "VirtualService"): True,
     ("networking.istio.io", "Sidecar"): True,
+    ("networking.istio.io", "EnvoyFilter"): True,
     ("security.istio.io", "PeerAuthentication"): True,
     ("networking.istio.io", "Gateway"): True,
     ("", "Secret"): True,
@@ -46,12 +49,15 @@ KINDS: dict[tuple[str, str], bool] = {
     ("gateway.networking.k8s.io", "ReferenceGrant"): True,
     ("networking.k8s.io", "Ingress"): True,
     ("networking.k8s.io", "IngressClass"): False,
+    ("security.istio.io", "AuthorizationPolicy"): True,
+    ("security.istio.io", "RequestAuthentication"): True,
 }
 
 #: API versions accepted per group (others are skipped with an info line).
 VERSIONS: dict[str, tuple[str, ...]] = {
     "": ("v1",),
     "apps": ("v1",),
+    "batch": ("v1",),
     "discovery.k8s.io": ("v1",),
     "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
     "security.istio.io": ("v1", "v1beta1"),
@@ -134,7 +140,6 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
     from meshlens.resources.webhook import validate_metadata, validate_webhook
 
     result = DecodeResult()
-    seen: dict[tuple[str, str, str, str], Resource] = {}
     for doc in docs:
         data = doc.data
         api_version, kind = data.get("apiVersion"), data.get("kind")
@@ -183,7 +188,8 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 bad = True
         if bad:
             continue
-        k8s = group in ("", "apps", "discovery.k8s.io", "gateway.networking.k8s.io", "networking.k8s.io")
+        k8s = group in ("", "apps", "discovery.k8s.io", "batch", "gateway.networking.k8s.io",
+                        "networking.k8s.io")
         names = validate_metadata(kind, meta, namespaced=namespaced)
         if not admission:  # kept, as Istio's translator tests (no API server) would keep them
             result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,
@@ -207,14 +213,8 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
             data = redact_secret(data)
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
-        ident = (group, kind, ns, name)
-        if ident in seen:
-            first = seen[ident]
-            result.diagnostics.append(report(
-                "ML0105", doc=doc, path=("metadata", "name"), resource=ref, kind=kind, ns=ns,
-                name=name, first=str(first.span())))
-            continue
-        seen[ident] = res
+        # The same object twice is resolved where resources are indexed (model.build: the last
+        # one wins, as with kubectl apply), not here.
         result.resources.append(res)
     return result
 

@@ -66,6 +66,16 @@ KNOWN_KINDS: frozenset[str] = frozenset(SPECS)
 SPEC_REQUIRED: frozenset[str] = frozenset({"ServiceEntry", "WorkloadEntry"})
 
 
+def _security_specs() -> Mapping[str, Obj]:
+    """Kinds whose schema lives in its own module (imported late: they use this DSL)."""
+    from meshlens.resources.authn import REQUEST_AUTHENTICATION
+    from meshlens.resources.authz import AUTHORIZATION_POLICY
+    from meshlens.resources.envoyfilter import ENVOY_FILTER
+
+    return {"AuthorizationPolicy": AUTHORIZATION_POLICY,
+            "RequestAuthentication": REQUEST_AUTHENTICATION, "EnvoyFilter": ENVOY_FILTER}
+
+
 def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]:
     """Check the ``spec`` of an Istio resource against its CRD schema.
 
@@ -85,7 +95,11 @@ def validate_spec(kind: str, spec: object, *, cel: bool = True) -> list[Problem]
         >>> validate_spec("ServiceEntry", None)[0].path
         ('spec',)
     """
-    node = SPECS.get(kind)
+    node = SPECS.get(kind) or _security_specs().get(kind)
     if node is None:
         return []
+    if kind == "EnvoyFilter":  # patch.value preserves unknown fields: only its type is checked
+        from meshlens.resources.envoyfilter import strip_values
+
+        spec = strip_values(spec)
     return check(req(node) if kind in SPEC_REQUIRED else node, spec, ("spec",), cel=cel)

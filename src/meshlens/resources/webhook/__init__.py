@@ -91,6 +91,10 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
     for key, text in _REJECTED_ANNOTATIONS.items():
         if key in annotations:
             v.err(("metadata", "annotations", key), f"{quote(key)} {text}")
+    if kind == "AuthorizationPolicy" and not v.findings:
+        from meshlens.resources.authz import webhook_findings
+
+        return [Finding(p, m, w) for p, m, w in webhook_findings(dict(obj))]
     if "istio.io/dry-run" in annotations:
         v.err(
             ("metadata", "annotations", "istio.io/dry-run"),
@@ -105,5 +109,10 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
     if check is not None:
         labels = {k: s for k, s in (as_obj(meta.get("labels")) or {}).items() if isinstance(s, str)}
         check(v, as_obj(obj.get("spec")) or {}, labels)
+    elif kind in ("RequestAuthentication", "EnvoyFilter"):
+        from meshlens.resources import authn, envoyfilter
+
+        found = (authn if kind == "RequestAuthentication" else envoyfilter).webhook_findings(dict(obj))
+        v.findings.extend(Finding(p, m, w) for p, m, w in found)
     # istiod may append one error twice (a sidecar host that is neither a domain nor an IP).
     return list(dict.fromkeys(v.findings))

@@ -1,0 +1,156 @@
+"""What AuthorizationPolicies and EnvoyFilters really do to each sidecar, read off the compiled
+filters: policies that deny everything, ALLOW rules dropped on TCP ports, identity rules that
+cannot match without mTLS, and EnvoyFilter patches that change nothing.
+
+Layer: L6. Imports: analyze.core, analyze.inputs, compiler, model.
+
+Checks (each proven on what :mod:`meshlens.compiler.authz` / ``compiler.envoyfilter`` built for
+every injected workload, first pod of each controller):
+
+- ML1300: an ALLOW policy without rules (istiod writes a never-matching policy: every request is
+  denied), or a DENY rule ``{}`` that matches every request.
+- ML1301: on a TCP port, every ALLOW rule uses HTTP-only fields (methods, paths, hosts, request
+  principals, headers, JWT claims): istiod drops those rules on TCP chains, so every connection
+  is denied (`Generate` with ``forTCP``).
+- ML1302: a rule that needs the peer's identity (``principals``, ``namespaces``,
+  ``serviceAccounts``, ``source.principal``...) on a workload whose PeerAuthentication mode is
+  DISABLE: without mTLS the peer has no certificate, the rule never matches.
+- ML1303: an EnvoyFilter patch that changed nothing on any sidecar it selects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshlens.analyze.core import Context, Finding, Metadata, finding
+from meshlens.analyze.inputs import proxy_ref
+
+METADATA = Metadata(
+    name="meshlens.AuthorizationEffect",
+    description="Authorization policies and EnvoyFilters as compiled for each sidecar",
+    inputs=("AuthorizationPolicy", "EnvoyFilter", "PeerAuthentication", "Pod"),
+    codes=("ML1300", "ML1301", "ML1302", "ML1303"),
+)
+IDENTITY_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
+                 "notServiceAccounts", "trustDomains", "notTrustDomains")
+IDENTITY_WHEN = ("source.principal", "source.namespace", "source.serviceAccount", "source.trustDomain")
+
+
+def _proxies(ctx: Context) -> list[Any]:
+    from meshlens.model.proxy import Proxy
+
+    seen: dict[str, Any] = {}
+    for w in sorted(ctx.mesh.registry.workloads, key=lambda w: (w.namespace, w.name)):
+        if w.injected:
+            seen.setdefault(proxy_ref(w), Proxy(w))
+    return list(seen.values())
+
+
+def _needs_identity(rule: Any) -> bool:
+    if not isinstance(rule, dict):
+        return False
+    for frm in rule.get("from") or []:
+        src = frm.get("source") if isinstance(frm, dict) else None
+        if isinstance(src, dict) and any(src.get(k) for k in IDENTITY_KEYS):
+            return True
+    return any(isinstance(w, dict) and w.get("key") in IDENTITY_WHEN for w in rule.get("when") or [])
+
+
+def _policies(ctx: Context) -> Iterator[Finding]:
+    from meshlens.compiler.authz.policies import select_policies
+
+    root = ctx.mesh.mesh_config.root_namespace
+    deny_all: dict[tuple[str, str], list[str]] = {}
+    tcp_denied: dict[tuple[str, str], list[str]] = {}
+    no_mtls: dict[tuple[str, str, int], list[str]] = {}
+    res_of: dict[tuple[str, str], Any] = {}
+    for proxy in _proxies(ctx):
+        sel = select_policies(ctx.resources, proxy.namespace, proxy.labels, root)
+        name = f"{proxy.name}.{proxy.namespace}"
+        for res in sel.allow + sel.deny:
+            key = (res.namespace, res.name)
+            res_of[key] = res
+            action = res.spec.get("action") or "ALLOW"
+            rules = res.spec.get("rules") or []
+            if (action == "ALLOW" and not rules) or (action == "DENY" and {} in rules):
+                deny_all.setdefault(key, []).append(name)
+            mode = ctx.mesh.peer_authentications.workload_mode(proxy.namespace, proxy.labels, None)
+            if mode.mode == "DISABLE":
+                for i, rule in enumerate(rules):
+                    if _needs_identity(rule):
+                        no_mtls.setdefault((*key, i), []).append(name)
+        ports = _tcp_ports_denied(ctx, proxy) if any(r.spec.get("rules") for r in sel.allow) else []
+        if ports:
+            for res in sel.allow:
+                if res.spec.get("rules"):
+                    tcp_denied.setdefault((res.namespace, res.name), []).append(
+                        f"{name} port {', '.join(map(str, ports))}")
+                    res_of[(res.namespace, res.name)] = res
+    for key, names in deny_all.items():
+        yield finding("ML1300", res_of[key], ("spec",), workloads=", ".join(names))
+    for key, names in tcp_denied.items():
+        yield finding("ML1301", res_of[key], ("spec", "rules"), workloads=", ".join(names))
+    for (ns, n, i), names in no_mtls.items():
+        yield finding("ML1302", res_of[(ns, n)], ("spec", "rules", i), rule=i,
+                      workloads=", ".join(names))
+
+
+def _tcp_ports_denied(ctx: Context, proxy: Any) -> list[int]:
+    """The service target ports whose TCP chains carry an ALLOW network RBAC filter with no
+    policy left (every ALLOW rule was HTTP-only)."""
+    from envoy.extensions.filters.network.rbac.v3 import rbac_pb2
+
+    from meshlens.compiler import compile_proxy
+
+    result = compile_proxy(ctx.mesh, proxy)
+    vi = next((x for x in result.listeners or [] if x.name == "virtualInbound"), None)
+    ports: set[int] = set()
+    for fc in vi.filter_chains if vi is not None else []:
+        port = fc.filter_chain_match.destination_port.value
+        for f in fc.filters:
+            if f.typed_config.Is(rbac_pb2.RBAC.DESCRIPTOR):
+                cfg = rbac_pb2.RBAC()
+                f.typed_config.Unpack(cfg)
+                if port and cfg.HasField("rules") and cfg.rules.action == 0 and not cfg.rules.policies:
+                    ports.add(port)
+    return sorted(ports)
+
+
+def _envoy_filters(ctx: Context) -> Iterator[Finding]:
+    from meshlens.compiler import compile_proxy
+    from meshlens.compiler.envoyfilter.patches import envoy_filters_for
+
+    efs = ctx.of_kind("EnvoyFilter")
+    if not efs:
+        return
+    root = ctx.mesh.mesh_config.root_namespace
+    applied: set[tuple[str, str, int]] = set()
+    selected: set[tuple[str, str]] = set()
+    for proxy in _proxies(ctx):
+        mine = envoy_filters_for(ctx.resources, proxy.namespace, proxy.labels, root)
+        if not mine:
+            continue
+        selected.update((r.namespace, r.name) for r in mine)
+        result = compile_proxy(ctx.mesh, proxy)
+        for r in mine:
+            done = result.provenance.of("envoyfilter", f"{r.namespace}/{r.name}")
+            applied.update((r.namespace, r.name, int(k.split("[")[1].rstrip("]"))) for k in done)
+    for ef in efs:
+        if (ef.namespace, ef.name) not in selected:
+            continue  # selects no sidecar: its workloadSelector is the problem, not a patch
+        for i, cp in enumerate(ef.spec.get("configPatches") or []):
+            apply_to = str((cp or {}).get("applyTo") or "") if isinstance(cp, dict) else ""
+            if apply_to in ("EXTENSION_CONFIG", "BOOTSTRAP"):
+                continue
+            ctx_name = str(((cp or {}).get("match") or {}).get("context") or "ANY")
+            if ctx_name in ("GATEWAY", "WAYPOINT"):
+                continue
+            if (ef.namespace, ef.name, i) not in applied:
+                yield finding("ML1303", ef, ("spec", "configPatches", i), index=i)
+
+
+def analyze(ctx: Context) -> Iterator[Finding]:
+    if ctx.of_kind("AuthorizationPolicy"):
+        yield from _policies(ctx)
+    yield from _envoy_filters(ctx)
