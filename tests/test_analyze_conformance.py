@@ -12,17 +12,8 @@ de-duplication by rendered line.
 Cases not run, and why (each needs a kind meshlens does not read, or a harness meshlens does not
 have):
 
-* Gateway (networking.istio.io Gateway or Gateway API): gatewayNoWorkload, gatewayBadPort,
-  gatewayCorrectPort, gatewayCustomIngressGateway, gatewayCustomIngressGatewayBadPort,
-  gatewayCustomIngressGatewayBadPortWithoutTarget, gatewayCustomIngressGatewayTranslation,
-  gatewayServiceMatchPod, conflicting gateways detect, gateways with different port are
-  non-conflicting, conflicting gateways with multiple port declarations, conflicting gateways
-  detect by sub selector, conflicting gateways detect: no port, Analyze conflicting gateway with
-  list type, certificate duplication in Gateway, virtualServiceGateways,
-  virtualServiceKubernetesGateways, virtualServiceJWTClaimRoute (and RequestAuthentication), the
-  four "host defined in virtualservice not found in the gateway" cases.
-* Secret: gatewaySecret, gatewaySecretValidations (and Gateway), unknown service registry in
-  mesh networks (and MeshNetworks).
+* RequestAuthentication: virtualServiceJWTClaimRoute; MeshNetworks: unknown service registry in
+  mesh networks.
 * ConfigMap (the sidecar injector's configuration): istioInjectionEnableNamespacesByDefault,
   istioInjectionProxyImageMismatch, injectionImageDistroless,
   injectionImageDistrolessNoMeshConfig (and ProxyConfig), istioInjectionProxyImageMismatchAbsolute,
@@ -51,23 +42,8 @@ from meshlens.analyze.inputs import load_for_analysis
 from meshlens.analyze.report import finalize
 
 SKIPPED = {
-    **dict.fromkeys([
-        "gatewayNoWorkload", "gatewayBadPort", "gatewayCorrectPort", "gatewayCustomIngressGateway",
-        "gatewayCustomIngressGatewayBadPort", "gatewayCustomIngressGatewayBadPortWithoutTarget",
-        "gatewayCustomIngressGatewayTranslation", "gatewayServiceMatchPod",
-        "conflicting gateways detect", "gateways with different port are non-conflicting",
-        "conflicting gateways with multiple port declarations",
-        "conflicting gateways detect by sub selector", "conflicting gateways detect: no port",
-        "Analyze conflicting gateway with list type", "certificate duplication in Gateway",
-        "virtualServiceGateways", "virtualServiceKubernetesGateways",
-        "virtualServiceJWTClaimRoute",
-        "host defined in virtualservice not found in the gateway",
-        "host defined in virtualservice not found in the gateway(beta version)",
-        "host defined in virtualservice not found in the gateway with ns",
-        "host defined in virtualservice not found in the gateway with ns(beta version)",
-    ], "needs Gateway"),
-    **dict.fromkeys(["gatewaySecret", "gatewaySecretValidations",
-                     "unknown service registry in mesh networks"], "needs Secret"),
+    "virtualServiceJWTClaimRoute": "needs RequestAuthentication",
+    "unknown service registry in mesh networks": "needs MeshNetworks",
     **dict.fromkeys([
         "istioInjectionEnableNamespacesByDefault", "istioInjectionProxyImageMismatch",
         "injectionImageDistroless", "injectionImageDistrolessNoMeshConfig",
@@ -106,7 +82,7 @@ def test_every_case_is_run_or_skipped_with_a_reason(conformance: Path) -> None:
     mirrored = {a.METADATA.name for a in ANALYZERS}
     unknown = {c["analyzer"] for c in _cases(conformance) if c["name"] in run_names} - mirrored
     assert not unknown, f"cases run by no analyzer: {unknown}"
-    assert len(run_names) == 51
+    assert len(run_names) == 74
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -42,7 +42,7 @@ def test_docs_live_with_the_analyzer_that_emits_the_code() -> None:
 
 
 def test_ist_codes_list_every_meshlens_code_that_implements_them() -> None:
-    assert [e.code for e in lookup("IST0101")] == ["ML1101", "ML1103", "ML1121", "ML1161"]
+    assert [e.code for e in lookup("IST0101")] == ["ML1101", "ML1103", "ML1121", "ML1161", "ML1181"]
     assert [e.code for e in lookup("ist0173")] == ["ML1114"]
     assert lookup("IST9999") == [] and lookup("ML9999") == []
     ml0 = lookup("ML0301")[0]
@@ -57,7 +57,7 @@ def test_cli_explain_code_text_json_and_errors() -> None:
         assert label in r.stdout
     assert "buildSidecarVirtualHostsForVirtualService" in r.stdout
     data = json.loads(explain("IST0101", "-o", "json").stdout)
-    assert [d["code"] for d in data] == ["ML1101", "ML1103", "ML1121", "ML1161"]
+    assert [d["code"] for d in data] == ["ML1101", "ML1103", "ML1121", "ML1161", "ML1181"]
     assert data[0]["istio_code"] == "IST0101" and data[0]["flag"] == "NC"
     assert set(data[0]) >= {"checks", "matters", "quiet", "example", "level", "analyzer"}
     everything = json.loads(explain("all", "-o", "json").stdout)

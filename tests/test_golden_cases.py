@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from golden import check
-from meshlens.compiler.names import cluster_name, parse_cluster_name
+from meshlens.compiler.names import cluster_name, parse_cluster_name, sni_name
 from meshlens.emit import to_dict
 from meshlens.pipeline import compile_for, load
 from meshlens.render.summary import notes
@@ -53,7 +53,8 @@ def test_golden(case: Path, update_goldens: bool, monkeypatch: pytest.MonkeyPatc
     for c in result.clusters:
         key = parse_cluster_name(c.name)
         if key is not None:
-            assert cluster_name(key.direction, key.port, key.subset, key.host) == c.name
+            build = sni_name if c.name.startswith(f"{key.direction}_.") else cluster_name  # SNI-DNAT
+            assert build(key.direction, key.port, key.subset, key.host) == c.name
             assert result.provenance.of("cluster", c.name), f"no provenance for {c.name}"
     again = compile_for(loaded, meta["proxy"])
     assert [to_dict(c) for c in again.clusters] == clusters, "output is not deterministic"

@@ -14,7 +14,7 @@ LAYERS: dict[str, int] = {
     "loader": 2, "resources": 2, "limits": 0,
     "model": 3,
     "compiler": 4,
-    "emit": 5, "pipeline": 5, "simulate": 5, "dump": 5, "jsonpb": 4,
+    "emit": 5, "pipeline": 5, "simulate": 5, "simulate_gateway": 6, "dump": 5, "jsonpb": 4,
     "render": 6, "analyze": 6,
     "lab": 7, "review": 7,
     "cli": 8, "__main__": 10, "__init__": 9, "launcher": 9,

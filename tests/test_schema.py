@@ -300,6 +300,39 @@ portLevelMtls:
   8080: {mode: DISABLE}
   "9090": {mode: PERMISSIVE}
 """,
+    "Gateway": r"""
+selector: {istio: ingressgateway}
+servers:
+- port: {number: 80, name: http, protocol: HTTP}
+  hosts: ["*"]
+  tls: {httpsRedirect: true}
+- port: {number: 443, name: https, protocol: HTTPS, targetPort: 8443}
+  hosts: [bookinfo/bookinfo.example.com, "*/reviews.example.com"]
+  bind: 0.0.0.0
+  name: main
+  defaultEndpoint: 127.0.0.1:8080
+  tls:
+    mode: MUTUAL
+    credentialName: bookinfo-cred
+    minProtocolVersion: TLSV1_2
+    maxProtocolVersion: TLSV1_3
+    cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256]
+    subjectAltNames: [spiffe://cluster.local/ns/a/sa/b]
+    verifyCertificateSpki: [abc]
+    verifyCertificateHash: [def]
+    caCertCredentialName: ca
+    insecureSkipVerify: null
+- port: {number: 15443, name: tls, protocol: TLS}
+  hosts: ["*.local"]
+  tls:
+    mode: SIMPLE
+    tlsCertificates: [{serverCertificate: /c, privateKey: /k, caCertificates: /ca}]
+    caCertificates: /ca
+    caCrl: /crl
+    serverCertificate: ""
+    privateKey: ""
+    credentialNames: null
+""",
 }
 
 
@@ -467,7 +500,7 @@ def test_spec_required_at_root() -> None:
 
 
 def test_unknown_kind_is_not_checked() -> None:
-    assert validate_spec("Gateway", {"anything": 1}) == []
+    assert validate_spec("EnvoyFilter", {"anything": 1}) == []
 
 
 def test_problem_is_frozen_value() -> None:

@@ -191,6 +191,25 @@ ML1152 warning IST0103 pod without sidecar
 ML1153 warning IST0123 several injection labels
     The namespace has more than one type of injection labels {labels}, which may lead to
     undefined behavior. Make sure only one injection label exists.
+# gateways (istioctl's gateway analyzers, virtualservice.GatewayAnalyzer, Gateway API status)
+ML1181 error   IST0101 gateway reference not found
+    Referenced {what} not found: {value}
+ML1182 warning IST0162 gateway port not on its Service
+    The gateway is listening on a target port (port {port}) that is not defined in the Service
+    associated with its workload instances (Pod selector {selector}). If you need to access the
+    gateway port through the gateway Service, it will not be available.
+ML1183 error   IST0161 invalid gateway credential
+    The credential referenced by the Gateway {name} in namespace {ns} is invalid, which can cause
+    the traffic not to work as expected.
+ML1184 error   IST0145 conflicting gateways
+    Conflict with gateways {gateways} (workload selector {selector}, port {port}, hosts {hosts}).
+ML1185 warning IST0138 certificate shared by gateways
+    Duplicate certificate in multiple gateways {gateways} may cause 404s if clients re-use HTTP2
+    connections.
+ML1186 warning IST0132 VirtualService host not in its Gateway
+    one or more host {hosts} defined in VirtualService {vs} not found in Gateway {gateway}.
+ML1187 warning -       Gateway API status condition not healthy
+    {where}: condition {type} is {status} ({reason}): {detail}
 ML1201 error   -       route to a cluster the proxy does not have
     {dest} has no cluster {cluster} on {proxies}: {reason}; Envoy answers 503 NC
     (NoClusterFound)

@@ -30,6 +30,7 @@ from meshlens.model import Mesh, build_mesh, resolve_proxy
 from meshlens.model.features import ModelFeatures
 from meshlens.model.mesh import MeshConfig
 from meshlens.model.proxy import ProxyNotFound
+from meshlens.model.gateways import gateway_diagnostics
 from meshlens.model.registry import InjectionPolicy
 from meshlens.resources import decode_documents
 from meshlens.source import FieldPath, RawDocument, SourceSpan
@@ -296,17 +297,20 @@ def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | 
 
 
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
-                options: CompileOptions | None = None) -> CompileResult:
+                options: CompileOptions | None = None, proxy_type: str | None = None) -> CompileResult:
     """Resolve ``proxy`` (``POD[.NS]`` or ``deploy/NAME[.NS]``) and compile its config.
 
-    ``options`` default to the flags read with the input (``loaded.options``).
+    ``options`` default to the flags read with the input (``loaded.options``); ``proxy_type``
+    (sidecar|router) forces the proxy type, by default inferred from the pod.
     """
     try:
-        p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace)
+        p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace, proxy_type)
     except ProxyNotFound as exc:
         raise UsageError(str(exc)) from exc
     result = compile_proxy(loaded.mesh, p, options=options or loaded.options)
-    if not p.workload.injected:
+    if p.is_router:
+        result.diagnostics.extend(gateway_diagnostics(result))
+    elif not p.workload.injected:
         why = ("its spec has no istio-proxy container (it was created without injection)"
                if p.workload.real else "injection is not enabled for it")
         result.diagnostics.append(report(

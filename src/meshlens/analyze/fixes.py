@@ -58,6 +58,20 @@ FIXES: dict[str, Fix] = {
                       "without an address shares the 0.0.0.0:PORT listener with every other."),
     "ML1142": Fix("", "Use the same protocol for {host}:{port} in every ServiceEntry."),
     "ML1151": Fix("", "kubectl label namespace {ns} istio-injection=enabled"),
+    "ML1181": Fix("", "{hint}"),
+    "ML1182": Fix("", "Add port {port} (or a port whose targetPort is {port}) to the gateway's "
+                      "Service, or listen on a port the Service exposes."),
+    "ML1183": Fix("", "Fix Secret {ns}/{secret}: it needs tls.crt and tls.key (or cert and key) "
+                      "with a valid, unexpired PEM certificate; Envoy rejects TLS on this server "
+                      "until then."),
+    "ML1184": Fix("", "Give the servers distinct hosts (or binds), or merge them into one Gateway: "
+                      "for a host on one port and workload only the first server takes effect."),
+    "ML1185": Fix("", "Use one Gateway (one server per host) for the certificate, or a distinct "
+                      "certificate per Gateway."),
+    "ML1187": Fix("", "See `meshlens status`: fix what the reason names (a parentRef, a listener's "
+                      "allowedRoutes or hostname, a backendRef or its ReferenceGrant, a certificate)."),
+    "ML1186": Fix("", "Add the host to a server of {gateway}, or change the VirtualService "
+                        "hosts: requests for these hosts get 404 NR at the gateway."),
     "ML1152": Fix("", "Restart the pod so the injector adds istio-proxy."),
     "ML1153": Fix("", "Keep only one of {labels}."),
     "ML1201": Fix("NC", "{fix}"),

@@ -28,6 +28,7 @@ from meshlens.cli.common import (
     Namespace,
     Output,
     PilotEnv,
+    ProxyTypeOpt,
     Revision,
     Strict,
     compile_files,
@@ -39,6 +40,8 @@ from meshlens.cli.extras import hint_for_exception, missing_for_command
 from meshlens.cli.helpfmt import plain_help
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
+from meshlens.cli.describe import describe_app
+from meshlens.cli.status import status_cmd
 from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
 from meshlens.cli.snapshot import snapshot_cmd
 from meshlens.cli.trace import trace_cmd
@@ -76,6 +79,7 @@ def compile_cmd(
     output: Annotated[Output, typer.Option("-o", "--output")] = Output.json,
     mesh_config: MeshConfigOpt = None,
     strict: Strict = False,
+    proxy_type: ProxyTypeOpt = None,
     max_file_bytes: Annotated[int, typer.Option(
         "--max-file-bytes", min=1, help="Reject input files larger than this.")
     ] = Limits().max_file_bytes,
@@ -96,13 +100,14 @@ def compile_cmd(
     assume_injection: AssumeInjection = "true",
     pilot_env: PilotEnv = [],  # noqa: B006 - typer reads the default
 ) -> None:
-    """Print the sidecar's config dump, as Envoy's /config_dump?include_eds would."""
+    """Print the proxy's config dump, as Envoy's /config_dump?include_eds would."""
     from meshlens.emit import config_dump, to_dict
 
     limits = Limits(max_file_bytes=max_file_bytes, max_documents=max_documents, max_depth=max_depth,
                     max_scalar_bytes=max_scalar_bytes, max_alias_nodes=max_alias_nodes)
     result = compile_files(filename, proxy, namespace, mesh_config, strict, limits=limits,
-                           settings=load_settings(revision, assume_injection, pilot_env))
+                           settings=load_settings(revision, assume_injection, pilot_env),
+                           proxy_type=proxy_type)
     _emit(to_dict(config_dump(result)), output)
 
 
@@ -200,6 +205,8 @@ app.add_typer(explain_app, name="explain")
 app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
+app.command("status")(status_cmd)
+app.add_typer(describe_app, name="describe")
 app.command("diff")(diff_cmd)
 app.command("drift")(drift_cmd)
 app.command("report")(report_cmd)

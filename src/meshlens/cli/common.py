@@ -49,6 +49,15 @@ def load_settings(revision: str, assume_injection: str, pilot_env: list[str]) ->
                         pilot_env=tuple(pilot_env))
 
 
+class ProxyKind(str, Enum):
+    sidecar = "sidecar"
+    router = "router"
+
+
+ProxyTypeOpt = Annotated[ProxyKind | None, typer.Option(
+    "--proxy-type", help="sidecar or router (a gateway); inferred from the pod by default.")]
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"error: {message}", markup=False)
     raise typer.Exit(code)
@@ -78,12 +87,16 @@ def load_files(files: list[str], mesh_config: str | None, strict: bool = False, 
     return loaded
 
 
-def compile_loaded(loaded: Any, proxy: str, namespace: str | None) -> Any:
-    """Compile PROXY from loaded manifests and report the compiler's diagnostics."""
+def compile_loaded(loaded: Any, proxy: str, namespace: str | None, proxy_type: Any = None) -> Any:
+    """Compile PROXY from loaded manifests and report the compiler's diagnostics.
+
+    ``proxy_type`` (a :class:`ProxyKind`) forces sidecar or router; by default it is inferred.
+    """
     from meshlens.pipeline import compile_for
 
     try:
-        result = compile_for(loaded, proxy, namespace=namespace)
+        result = compile_for(loaded, proxy, namespace=namespace,
+                             proxy_type=proxy_type.value if proxy_type is not None else None)
     except UsageError as exc:
         fail(str(exc))
     for d in result.diagnostics:
@@ -92,13 +105,14 @@ def compile_loaded(loaded: Any, proxy: str, namespace: str | None) -> Any:
 
 
 def compile_files(files: list[str], proxy: str, namespace: str | None, mesh_config: str | None,
-                  strict: bool = False, *, limits: Any = None, settings: Any = None) -> Any:
+                  strict: bool = False, *, limits: Any = None, settings: Any = None,
+                  proxy_type: Any = None) -> Any:
     """Load manifests, report their diagnostics, and compile PROXY (exit 2 on unusable input).
 
     ``limits`` (a :class:`meshlens.loader.Limits`) bounds the input; the default is Limits().
     """
     return compile_loaded(load_files(files, mesh_config, strict, limits=limits, settings=settings),
-                          proxy, namespace)
+                          proxy, namespace, proxy_type)
 
 
 def quiet_gc() -> None:

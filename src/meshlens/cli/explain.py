@@ -12,17 +12,17 @@ from typing import Annotated
 
 import typer
 
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, compile_files, fail
+from meshlens.cli.common import Files, MeshConfigOpt, Namespace, Output, ProxyTypeOpt, compile_files, fail
 
 explain_app = typer.Typer(no_args_is_help=True,
                           help="Explain compiled config, response flags and analyze codes.")
 
 
 def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: str | None,
-             mesh_config: str | None, output: Output | None) -> None:
+             mesh_config: str | None, output: Output | None, proxy_type: ProxyTypeOpt = None) -> None:
     from meshlens.render.explain import explain, render_text
 
-    result = compile_files(filename, proxy, namespace, mesh_config)
+    result = compile_files(filename, proxy, namespace, mesh_config, proxy_type=proxy_type)
     e = explain(result, kind, name)
     if e is None:
         names = {"cluster": [c.name for c in result.clusters],
@@ -49,8 +49,9 @@ def _register(kind: str) -> None:
         namespace: Namespace = None,
         mesh_config: MeshConfigOpt = None,
         output: Annotated[Output | None, typer.Option("-o", "--output")] = None,
+        proxy_type: ProxyTypeOpt = None,
     ) -> None:
-        _explain(kind, name, proxy, filename, namespace, mesh_config, output)
+        _explain(kind, name, proxy, filename, namespace, mesh_config, output, proxy_type)
 
     command.__doc__ = f"Every field of one Envoy {kind} with its value and origin."
     explain_app.command(kind)(command)

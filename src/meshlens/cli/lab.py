@@ -284,7 +284,9 @@ def send_cmd(
                                        namespace=data.get("namespace_option")),
                            Addressing.from_dict(data["addressing"]),
                            (data["entry"][0], int(data["entry"][1])), str(data["client_ip"]),
-                           Path(data["access_log"]), data["envoys"]["client"]["admin"])
+                           Path(data["access_log"]), data["envoys"]["client"]["admin"],
+                           {int(k): (v[0], int(v[1])) for k, v in data["gateway_entries"].items()}
+                           if data.get("gateway_entries") else None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         fail(f"the state file of lab {info.id} is malformed ({exc}); stop it with `meshlens lab "
              "down`")

@@ -20,6 +20,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from meshlens.cli.common import ProxyTypeOpt
 from meshlens.dump import (
     ConfigDump,
     clusters_status_of,
@@ -102,7 +103,7 @@ def _parse_dump(path: str) -> _Source:
 
 
 def _compile(files: list[str], proxy: str, namespace: str | None,
-             mesh_config: str | None) -> _Source:
+             mesh_config: str | None, proxy_type: Any = None) -> _Source:
     from meshlens.emit import config_dump, to_dict
     from meshlens.pipeline import compile_for, load
 
@@ -114,7 +115,8 @@ def _compile(files: list[str], proxy: str, namespace: str | None,
     if loaded.errors:
         raise typer.Exit(2)
     try:
-        result = compile_for(loaded, proxy, namespace=namespace)
+        result = compile_for(loaded, proxy, namespace=namespace,
+                             proxy_type=proxy_type.value if proxy_type is not None else None)
     except UsageError as exc:
         _fail(str(exc))
     for d in result.diagnostics:
@@ -126,7 +128,7 @@ def _compile(files: list[str], proxy: str, namespace: str | None,
 
 def _source(command: str, proxy: str | None, files: list[str] | None, namespace: str | None,
             mesh_config: str | None, dump_path: str | None, *,
-            required: bool = True) -> _Source | None:
+            required: bool = True, proxy_type: Any = None) -> _Source | None:
     files = files or []
     if dump_path is not None and (files or proxy):
         _fail(f"proxy-config {command}: give either PROXY with -f PATH, or --config-dump FILE, "
@@ -134,7 +136,7 @@ def _source(command: str, proxy: str | None, files: list[str] | None, namespace:
     if dump_path is not None:
         return _parse_dump(dump_path)
     if files and proxy:
-        return _compile(files, proxy, namespace, mesh_config)
+        return _compile(files, proxy, namespace, mesh_config, proxy_type)
     if files:
         _fail(f"proxy-config {command}: PROXY is required with -f (for example "
               "deploy/productpage.default)")
@@ -176,10 +178,11 @@ class _Input:
     mesh_config: str | None
     config_dump: str | None
     file: str | None  # istioctl's --file: the config dump (the /clusters dump for `endpoint`)
+    proxy_type: Any = None  # --proxy-type sidecar|router (inferred from the pod by default)
 
     def source(self, *, dump_path: str | None = None, required: bool = True) -> _Source | None:
         return _source(self.command, self.proxy, self.filename, self.namespace, self.mesh_config,
-                       dump_path, required=required)
+                       dump_path, required=required, proxy_type=self.proxy_type)
 
     def dump(self) -> _Source:
         src = self.source(dump_path=self.config_dump or self.file)
@@ -193,7 +196,7 @@ def _shared_params() -> list[inspect.Parameter]:
                                  annotation=annotation)
     return [p("proxy", Proxy), p("filename", Files), p("namespace", Namespace),
             p("mesh_config", MeshConfigOpt), p("config_dump", ConfigDumpOpt),
-            p("file", FileAlias)]
+            p("file", FileAlias), p("proxy_type", ProxyTypeOpt)]
 
 
 _SHARED = tuple(q.name for q in _shared_params())

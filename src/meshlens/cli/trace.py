@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from meshlens.cli.common import Files, MeshConfigOpt, Namespace, compile_loaded, fail, load_files
+from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, ProxyTypeOpt, compile_loaded, fail,
+                                 load_files)
 
 
 class TraceOutput(str, Enum):
@@ -47,11 +48,14 @@ def trace_cmd(
     upstream_reset: Annotated[bool, typer.Option("--upstream-reset", help="what-if: the upstream resets "
                                                  "the connection")] = False,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="exit 0 whatever the verdict")] = False,
+    proxy_type: ProxyTypeOpt = None,
 ) -> None:
     """Trace a request: capture → listener → route → cluster → endpoints → server sidecar.
 
     Also DNS as the pod resolves it, the fault filter, and the upstream's answer with retries
     and timeouts. Exit code 0 when the verdict is ok, 1 otherwise (2: usage error).
+
+    For a gateway (router) the request arrives at its Service port instead of being captured.
     """
     from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
@@ -70,8 +74,13 @@ def trace_cmd(
     except ValueError as exc:
         fail(str(exc))
     loaded = load_files(filename, mesh_config)
-    result = compile_loaded(loaded, proxy, namespace)
-    t = simulate(result, req, server=server_compiler(loaded))
+    result = compile_loaded(loaded, proxy, namespace, proxy_type)
+    if result.proxy.is_router:  # a gateway: the request arrives at its Service port
+        from meshlens.simulate_gateway import simulate_gateway
+
+        t = simulate_gateway(result, req, server=server_compiler(loaded))
+    else:
+        t = simulate(result, req, server=server_compiler(loaded))
     if output == TraceOutput.json:
         sys.stdout.write(json.dumps(t.to_dict(), indent=2) + "\n")
     elif output == TraceOutput.mermaid:

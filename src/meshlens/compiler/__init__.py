@@ -42,6 +42,7 @@ class CompileResult:
     provenance: Provenance = field(default_factory=Provenance)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     options: CompileOptions = field(default_factory=CompileOptions)
+    gateway: Any = None  # model.gateways.MergedGateway for a router
 
     def cluster(self, name: str) -> cluster_pb2.Cluster | None:
         for c in self.clusters:
@@ -51,7 +52,12 @@ class CompileResult:
 
 
 def _stage_clusters(ctx: ClusterContext, out: CompileResult) -> None:
-    out.built = build_clusters(ctx)
+    if ctx.proxy.is_router:
+        from meshlens.compiler.gateway import build_gateway_clusters
+
+        out.built = build_gateway_clusters(ctx)
+    else:
+        out.built = build_clusters(ctx)
     out.clusters = [b.cluster for b in out.built]
     for b in out.built:
         out.provenance.fields[("cluster", b.cluster.name)] = b.origins
@@ -79,7 +85,8 @@ def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
         app_containers=wl.app_containers,
         pod_ports=tuple(PodPort(container_port=p.port, protocol=p.protocol, name=p.name)
                         for p in wl.container_ports),
-        region=parts[0], zone=parts[1], sub_zone=parts[2], proxy_config=overlay, proxy_env=env))
+        region=parts[0], zone=parts[1], sub_zone=parts[2], proxy_config=overlay, proxy_env=env,
+        proxy_type=ctx.proxy.type))
 
 
 def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
@@ -87,7 +94,12 @@ def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
     from meshlens.compiler.listener_inbound import build_inbound_listeners
     from meshlens.compiler.listeners import build_outbound_listeners
 
-    built = build_outbound_listeners(ctx) + build_inbound_listeners(ctx)
+    if ctx.proxy.is_router:
+        from meshlens.compiler.gateway import build_gateway_listeners
+
+        built = build_gateway_listeners(ctx)
+    else:
+        built = build_outbound_listeners(ctx) + build_inbound_listeners(ctx)
     out.listeners = [b.message for b in built]
     for b in built:
         out.provenance.fields[("listener", b.message.name)] = b.origins
@@ -117,7 +129,12 @@ def rds_names(listeners: list[Any]) -> list[str]:
 def _stage_routes(ctx: ClusterContext, out: CompileResult) -> None:
     from meshlens.compiler.routes import build_route_configs
 
-    built = build_route_configs(ctx, rds_names(out.listeners or []))
+    if ctx.proxy.is_router:
+        from meshlens.compiler.gateway import build_gateway_route_configs
+
+        built = build_gateway_route_configs(ctx, rds_names(out.listeners or []))
+    else:
+        built = build_route_configs(ctx, rds_names(out.listeners or []))
     out.routes = [b.message for b in built]
     for b in built:
         out.provenance.fields[("route", b.message.name)] = b.origins
@@ -142,15 +159,24 @@ STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners,
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:
     """Compile the config istiod would push to ``proxy``."""
     opts = options or CompileOptions()
-    sidecar = select_sidecar(mesh.sidecars, proxy, mesh.mesh_config.root_namespace)
+    sidecars = mesh.sidecars
+    if proxy.is_router:  # `SetSidecarScope`: a gateway's scope ignores workload selectors
+        sidecars = [s for s in sidecars if not (s.spec.get("workloadSelector") or {}).get("labels")]
+    sidecar = select_sidecar(sidecars, proxy, mesh.mesh_config.root_namespace)
     scope = build_scope(mesh.registry, proxy, sidecar,
                         index_virtual_services(mesh.virtual_services, mesh.mesh_config),
                         mesh.mesh_config)
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
     ctx = ClusterContext(mesh, proxy, scope, opts, pctx)
+    if proxy.is_router:
+        from meshlens.model.gateways import merge_gateways, proxy_service_targets, select_gateways
+
+        targets = proxy_service_targets(mesh.registry, proxy.workload)
+        ctx.gateway = merge_gateways(select_gateways(mesh.gateways, proxy.workload, targets))
     out = CompileResult(proxy, scope, mesh, options=opts)
     if scope.vs_index is not None:
         out.diagnostics.extend(scope.vs_index.diagnostics)
+    out.gateway = ctx.gateway
     for stage in STAGES:
         stage(ctx, out)
     return out

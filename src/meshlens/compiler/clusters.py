@@ -64,6 +64,7 @@ class ClusterContext:
     policy_ctx: tp.PolicyContext
     sans_cache: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     rule_cache: dict[tuple[str, str], ConsolidatedRule | None] = field(default_factory=dict)
+    gateway: Any = None  # model.gateways.MergedGateway, for a router (gateway) proxy
 
     def rule_for(self, svc: Service, *, outbound: bool = True) -> ConsolidatedRule | None:
         key = (svc.hostname, "out" if outbound else "in")
@@ -108,14 +109,15 @@ def _mx_filter() -> filter_pb2.Filter:
     return f
 
 
-def _set_upstream_protocol(d: ClusterDraft, port: ServicePort) -> None:
-    """`setUpstreamProtocol`: explicit h2 for HTTP2/gRPC, downstream protocol for auto ports."""
+def _set_upstream_protocol(d: ClusterDraft, port: ServicePort, *, sidecar: bool = True) -> None:
+    """`setUpstreamProtocol`: explicit h2 for HTTP2/gRPC, downstream protocol for auto ports
+    (sidecars only: gateways do no protocol detection)."""
     if protocol.is_http2(port.protocol):
         d.http_options().explicit_http_config.http2_protocol_options.SetInParent()
         d.set("typed_extension_protocol_options.explicit_http_config.http2_protocol_options",
               prov.from_resource(d.service.resource, _port_path(d.service, port), prov.REGISTRY,
                                  f"port protocol {port.protocol}"))
-    elif protocol.is_unsupported(port.protocol):
+    elif protocol.is_unsupported(port.protocol) and sidecar:
         u = d.http_options().use_downstream_protocol_config
         u.http_protocol_options.SetInParent()
         u.http2_protocol_options.SetInParent()
@@ -167,7 +169,7 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
         c.original_dst_lb_config.upstream_port_override.value = svc.passthrough_target_ports[port.port]
         d.set("original_dst_lb_config.upstream_port_override",
               prov.from_resource(svc.resource, ("spec", "ports", port.index, "targetPort"), prov.REGISTRY))
-    _set_upstream_protocol(d, port)
+    _set_upstream_protocol(d, port, sidecar=not ctx.proxy.is_router)
     if ctx.options.telemetry_label:
         d.meta["services"] = _services_meta(svc)
         d.set("metadata.filter_metadata.istio.services",
@@ -209,8 +211,9 @@ def infer_mtls_mode(ctx: ClusterContext, svc: Service, raw_tp: Any, port: Servic
 
 
 def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Service,
-                  port: ServicePort, subset: str, mtls_mode: str, rule: ConsolidatedRule | None) -> None:
-    """`applyTrafficPolicy` for an outbound cluster."""
+                  port: ServicePort, subset: str, mtls_mode: str, rule: ConsolidatedRule | None,
+                  tls: bool = True) -> None:
+    """`applyTrafficPolicy` for an outbound cluster (``tls`` False: SNI-DNAT mode, no TLS)."""
     pctx = ctx.policy_ctx
     cp = pol.get("connectionPool")
     tp.apply_h2_upgrade(d, cp, port.protocol, pctx)
@@ -224,8 +227,8 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
 
     tp.apply_load_balancer(d, pol.get("loadBalancer"), pctx, supports_unhealthy=supports,
                            locality_apply=locality)
-    tls_block = pol.get("tls")
-    choice = tlsmod.choose_tls(
+    tls_block = pol.get("tls") if tls else None
+    choice = None if not tls else tlsmod.choose_tls(
         tls_block, sans=ctx.sans(svc), default_sni=sni_name("outbound", port.port, subset, svc.hostname),
         auto_mtls=ctx.mesh.mesh_config.auto_mtls, mesh_external=svc.mesh_external, mtls_mode=mtls_mode,
         origin_of=lambda b, *sub: prov.from_block(b, *sub))
@@ -235,7 +238,8 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
         context = tlsmod.build_context(
             choice, h2=d.is_h2(), options=ctx.options,
             external_sans=ctx.sans(svc) if svc.registry == "External" else None,
-            sidecar_selector=bool(rule and rule.selector is not None), mesh=ctx.mesh.mesh_config)
+            sidecar_selector=bool(rule and rule.selector is not None) or ctx.proxy.is_router,
+            mesh=ctx.mesh.mesh_config)
         if context is None and choice.mode in ("SIMPLE", "MUTUAL"):
             d.set("transport_socket", Origin(prov.QUIRK, choice.origin.resource, choice.origin.field,
                                              choice.origin.doc,
@@ -421,8 +425,12 @@ def _dns_endpoints(ctx: ClusterContext, svc: Service, port: ServicePort, rule: C
         telemetry=ctx.options.endpoint_telemetry_label)
 
 
-def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
-    """Default and subset clusters for every port of one service (`buildOutboundClusters`)."""
+def build_outbound(ctx: ClusterContext, svc: Service, *, sni_dnat: bool = False) -> list[BuiltCluster]:
+    """Default and subset clusters for every port of one service (`buildOutboundClusters`).
+
+    ``sni_dnat``: `buildOutboundSniDnatClusters`' clusters for AUTO_PASSTHROUGH gateways, named
+    ``outbound_.PORT_.SUBSET_.HOST`` and without TLS (the client's mTLS passes through)."""
+    naming = sni_name if sni_dnat else cluster_name
     out: list[BuiltCluster] = []
     if svc.resolution == "Alias" or svc.resolution == "DynamicDNS":
         return out
@@ -432,9 +440,10 @@ def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
         if port.protocol == protocol.UDP:
             continue
         ctype = _RESOLUTION.get(svc.resolution, Cluster.EDS)
-        if ctype == Cluster.ORIGINAL_DST and svc.registry == "Kubernetes" and ctx.options.eds_for_headless:
-            ctype = Cluster.EDS
-        name = cluster_name("outbound", port.port, "", svc.hostname)
+        if ctype == Cluster.ORIGINAL_DST and (ctx.proxy.is_router or (
+                svc.registry == "Kubernetes" and ctx.options.eds_for_headless)):
+            ctype = Cluster.EDS  # `convertResolution`: gateways cannot use passthrough clusters
+        name = naming("outbound", port.port, "", svc.hostname)
         lb_eps = _dns_endpoints(ctx, svc, port, rule, "", None) if ctype in (
             Cluster.STRICT_DNS, Cluster.LOGICAL_DNS) else None
         d = _base_cluster(ctx, name, ctype, svc, port, "", lb_eps)
@@ -449,21 +458,22 @@ def build_outbound(ctx: ClusterContext, svc: Service) -> list[BuiltCluster]:
         pol, _ = port_level(rule.policy if rule else None, port.port)
         pol = mesh_overlay(mesh_tp, pol)
         mtls_mode = infer_mtls_mode(ctx, svc, rule.policy if rule else None, port)
-        _apply_policy(ctx, d, pol, svc=svc, port=port, subset="", mtls_mode=mtls_mode, rule=rule)
+        _apply_policy(ctx, d, pol, svc=svc, port=port, subset="", mtls_mode=mtls_mode, rule=rule,
+                      tls=not sni_dnat)
         _finalize_outbound(ctx, d, svc, rule, subset="")
         out.append(BuiltCluster(d.build(), d.origins, pol.dropped, svc, port, "", rule))
         for sub in rule.subsets if rule else []:
-            built = _build_subset(ctx, svc, port, rule, sub, pol, ctype)
+            built = _build_subset(ctx, svc, port, rule, sub, pol, ctype, naming=naming)
             if built is not None:
                 out.append(built)
     return out
 
 
 def _build_subset(ctx: ClusterContext, svc: Service, port: ServicePort, rule: ConsolidatedRule,
-                  sub: Any, parent: Policy, parent_type: int) -> BuiltCluster | None:
+                  sub: Any, parent: Policy, parent_type: int, naming: Any = cluster_name) -> BuiltCluster | None:
     """`buildSubsetCluster`."""
     mtls_mode = infer_mtls_mode(ctx, svc, sub.policy, port)
-    name = cluster_name("outbound", port.port, sub.name, svc.hostname)
+    name = naming("outbound", port.port, sub.name, svc.hostname)
     lb = sub.policy.tp.get("loadBalancer") if sub.policy else None
     ctype = Cluster.ORIGINAL_DST if isinstance(lb, dict) and lb.get("simple") == "PASSTHROUGH" \
         else parent_type
@@ -476,7 +486,8 @@ def _build_subset(ctx: ClusterContext, svc: Service, port: ServicePort, rule: Co
     if d is None:
         return None
     pol = subset_policy(parent, sub.policy, port.port)
-    _apply_policy(ctx, d, pol, svc=svc, port=port, subset=sub.name, mtls_mode=mtls_mode, rule=rule)
+    _apply_policy(ctx, d, pol, svc=svc, port=port, subset=sub.name, mtls_mode=mtls_mode, rule=rule,
+                  tls=naming is cluster_name)
     _finalize_outbound(ctx, d, svc, rule, subset=sub.name)
     d.set("metadata.filter_metadata.istio.subset",
           prov.from_resource(sub.resource, ("spec", "subsets", sub.index, "name"), "subset"))

@@ -25,19 +25,20 @@ def build_endpoints(ctx: ClusterContext, clusters: list[BuiltCluster]) -> list[e
         cla = endpoint_pb2.ClusterLoadAssignment(cluster_name=name)
         key = parse_cluster_name(name)
         svc, port = bc.service, bc.port
-        if key is None or svc is None or port is None:
+        if (key is None and not name.startswith("outbound_.")) or svc is None or port is None:
             out.append(cla)
             continue
+        subset = key.subset if key is not None else bc.subset  # SNI-DNAT names do not parse
         rule = bc.rule
-        labels = subset_labels(rule, key.subset)
-        if key.subset and rule is not None and rule.subset(key.subset) is None:
+        labels = subset_labels(rule, subset)
+        if subset and rule is not None and rule.subset(subset) is None:
             labels = None
         eps = ep.select(ctx.mesh.registry.endpoints_of(svc), svc, port, labels, eds=True,
-                        unhealthy_ok=ep.supports_unhealthy(svc, rule, key.subset, port.port, ctx.options))
+                        unhealthy_ok=ep.supports_unhealthy(svc, rule, subset, port.port, ctx.options))
         locs = ep.build_locality_endpoints(
-            eps, mtls=ep.mtls_checker(rule, key.subset, port.port, ctx.mesh.peer_authentications),
+            eps, mtls=ep.mtls_checker(rule, subset, port.port, ctx.mesh.peer_authentications),
             telemetry=ctx.options.endpoint_telemetry_label)
-        od, lb = ep.merged_od_and_lb(rule, key.subset, port.port)
+        od, lb = ep.merged_od_and_lb(rule, subset, port.port)
         eff = effective_lb_setting(ctx.mesh.mesh_config, lb if isinstance(lb, dict) else {})
         if eff is not None and eff[0] == "zone" and locs:
             # `ZoneAwareLBSettings.ApplyToLoadAssignment`: region bucketing unless disabled.

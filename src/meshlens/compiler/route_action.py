@@ -59,6 +59,7 @@ class RouteEnv:
     default_retry: dict[str, Any] | None = None  # MeshConfig defaultHttpRetryPolicy
     x_forwarded_host: bool = False
     gateways: frozenset[str] = frozenset({MESH_GATEWAY})
+    is_tls: bool = False  # RouteOptions.IsTLS: a gateway server with tls (redirects default to https)
 
 
 
@@ -336,8 +337,8 @@ def _apply_destination(out: Route, http: dict[str, Any], env: RouteEnv, authorit
         action.retry_policy.CopyFrom(rp)
 
 
-def _apply_redirect(out: Route, redirect: dict[str, Any], port: int) -> None:
-    """`ApplyRedirect` (sidecars never terminate TLS: the default scheme is http)."""
+def _apply_redirect(out: Route, redirect: dict[str, Any], port: int, is_tls: bool = False) -> None:
+    """`ApplyRedirect` (the default scheme is https only on a gateway server with tls)."""
     code = int(redirect.get("redirectCode") or 0)
     if code not in _REDIRECT_CODES:
         return  # istiod leaves the route without an action
@@ -354,7 +355,7 @@ def _apply_redirect(out: Route, redirect: dict[str, Any], port: int) -> None:
             r.port_redirect = port
         elif "port" in redirect:
             r.port_redirect = int(redirect.get("port") or 0)
-        scheme = str(redirect.get("scheme") or "http")
+        scheme = str(redirect.get("scheme") or ("https" if is_tls else "http"))
         if (r.port_redirect == 80 and scheme == "http") or (r.port_redirect == 443
                                                             and scheme == "https"):
             r.port_redirect = 0

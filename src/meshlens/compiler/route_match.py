@@ -114,8 +114,9 @@ def _fraction_positive(value: Any) -> bool:
 
 # --- match --------------------------------------------------------------------------------------
 
-def translate_route_match(match: dict[str, Any] | None) -> rc_pb2.RouteMatch:
-    """`TranslateRouteMatch` (sidecar semantics: plain prefixes)."""
+def translate_route_match(match: dict[str, Any] | None, *, separated_prefix: bool = False) -> rc_pb2.RouteMatch:
+    """`TranslateRouteMatch`; ``separated_prefix``: Ingress/Gateway API semantics, where a prefix
+    other than ``/`` matches whole path segments (``path_separated_prefix``, trailing ``/`` cut)."""
     out = rc_pb2.RouteMatch(prefix="/")
     if match is None:
         return out
@@ -144,7 +145,10 @@ def translate_route_match(match: dict[str, Any] | None) -> rc_pb2.RouteMatch:
         if "exact" in uri:
             out.path = str(uri["exact"])
         elif "prefix" in uri:
-            out.prefix = str(uri["prefix"])
+            if separated_prefix and str(uri["prefix"]) != "/":
+                out.path_separated_prefix = str(uri["prefix"]).rstrip("/")
+            else:
+                out.prefix = str(uri["prefix"])
         elif "regex" in uri:
             out.safe_regex.regex = str(uri["regex"])
     out.case_sensitive.value = not bool(match.get("ignoreUriCase"))

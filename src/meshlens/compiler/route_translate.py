@@ -79,6 +79,18 @@ def config_metadata(vs_namespace: str, vs_name: str) -> base_pb2.Metadata:
     return md
 
 
+def gateway_semantics(vs: Any) -> bool:
+    """`model.UseGatewaySemantics`: a VirtualService converted from a Gateway API route."""
+    res = getattr(vs, "resource", None)
+    return res is not None and res.annotations.get("internal.istio.io/route-semantics") == "gateway"
+
+
+def _ingress_semantics(vs: Any) -> bool:
+    """`model.UseIngressSemantics`."""
+    res = getattr(vs, "resource", None)
+    return res is not None and res.annotations.get("internal.istio.io/route-semantics") == "ingress"
+
+
 def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
                     env: RouteEnv) -> Route | None:
     """`TranslateRoute`: None when the match's port or source does not apply to this proxy."""
@@ -90,7 +102,8 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
     if match is not None and match.get("name"):
         name = f"{name}.{match['name']}"
     out = Route(name=name)
-    out.match.CopyFrom(translate_route_match(match))
+    out.match.CopyFrom(translate_route_match(
+        match, separated_prefix=gateway_semantics(vs) or _ingress_semantics(vs)))
     out.metadata.CopyFrom(config_metadata(vs.namespace, vs.name))
     if match is not None and match.get("statPrefix"):
         out.stat_prefix = str(match["statPrefix"])
@@ -100,11 +113,20 @@ def translate_route(vs: Any, http: dict[str, Any], match: dict[str, Any] | None,
         apply_header_ops(out, ops)
         authority = ops.authority
     if isinstance(http.get("redirect"), dict):
-        _apply_redirect(out, http["redirect"], env.listener_port)
+        _apply_redirect(out, http["redirect"], env.listener_port, env.is_tls)
     elif isinstance(http.get("directResponse"), dict):
         _apply_direct_response(out, http["directResponse"])
     else:
         _apply_destination(out, http, env, authority)
+        if gateway_semantics(vs):  # 500 for a backend that does not exist (Gateway API)
+            out.route.cluster_not_found_response_code = rc_pb2.RouteAction.INTERNAL_SERVER_ERROR
+            rw = http.get("rewrite") if isinstance(http.get("rewrite"), dict) else {}
+            if rw.get("uri") == "/" and not rw.get("uriRegexRewrite"):
+                out.route.ClearField("prefix_rewrite")
+                prefix = "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c
+                                 for c in out.match.path_separated_prefix)  # regexp.QuoteMeta
+                out.route.regex_rewrite.pattern.regex = f"^{prefix}(/?)(.*)"
+                out.route.regex_rewrite.substitution = "/\\2"
     out.decorator.operation = route_operation(out, vs.name, env.listener_port)
     if isinstance(http.get("fault"), dict):
         out.typed_per_filter_config[FAULT_FILTER].Pack(translate_fault(http["fault"]))

@@ -28,8 +28,8 @@ from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
 from meshlens.compiler.route_translate import (RouteEnv, build_http_routes, default_outbound_route,
-                                               destination_cluster, hash_for_destination,
-                                               hash_for_service)
+                                               destination_cluster, gateway_semantics,
+                                               hash_for_destination, hash_for_service)
 from meshlens.model import protocol
 from meshlens.model.registry import Service
 from meshlens.model.scope import host_overlaps
@@ -356,6 +356,13 @@ class _RouteBuilder:
                     f"delegated from {vs.namespace}/{vs.name} {'.'.join(map(str, src.root_path))}")
                 origins.append(prov.from_resource(src.resource, path, VS_RULE, note))
             non_registry, matching = _separate_hosts(vs, by_name, most_specific)
+            if gateway_semantics(vs):
+                # `BuildSidecarVirtualHostWrapper`: a GAMMA route applies from the Service's
+                # namespace to every client, from the client's namespace to that namespace only
+                matching = [s for s in matching if s.namespace == vs.namespace
+                            or self.proxy.namespace == vs.namespace]
+                if not matching:
+                    continue
             by_port: dict[int, list[Service]] = {}
             for svc in matching:
                 for p in svc.ports:

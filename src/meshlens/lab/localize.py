@@ -31,6 +31,7 @@ bind           any other listener that binds -> 127.0.0.1:<free>;      never bin
                enable_reuse_port false on every bound listener         share a port silently
 access_log     Istio's default text format to the lab's log file on    meshConfig.accessLogFile
                every HttpConnectionManager and TcpProxy                is empty by default
+request_id     (gateways) preserve_external_request_id on the HCMs     join requests with the log
 =============  =====================================================  ===========================
 
 The bootstrap is rebuilt by :mod:`meshlens.lab.bootstrap` (node and runtime from the compiled
@@ -143,6 +144,8 @@ def localize(result: CompileResult, addressing: Addressing, *, access_log: str,
     for listener in out.listeners:
         _access_log(listener, access_log, out.changes)
         _bind(listener, server, out.changes)
+        if result.proxy.is_router:
+            _keep_request_id(listener, out.changes)
     if direct_entries:
         for listener in list(out.listeners):
             if _binds(listener) or not _has_hcm(listener):
@@ -298,6 +301,23 @@ def _access_log(listener: Any, path: str, changes: list[Change]) -> None:
     if count:
         changes.append(Change("access_log", f"listener {listener.name}",
                               f"{count} filter(s) log to {path}"))
+
+
+def _keep_request_id(listener: Any, changes: list[Change]) -> None:
+    """A gateway's HCM (``use_remote_address``) replaces an external client's x-request-id; the lab
+    keeps it (``preserve_external_request_id``) to join its requests with the access log."""
+    count = 0
+    for chain in listener.filter_chains:
+        for f in chain.filters:
+            if f.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
+                msg = hcm_pb2.HttpConnectionManager()
+                f.typed_config.Unpack(msg)
+                msg.preserve_external_request_id = True
+                f.typed_config.Pack(msg)
+                count += 1
+    if count:
+        changes.append(Change("request_id", f"listener {listener.name}",
+                              f"{count} gateway HCM(s) keep the client's x-request-id"))
 
 
 def _binds(listener: Any) -> bool:

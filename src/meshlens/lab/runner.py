@@ -91,12 +91,28 @@ class LabHandle:
     client_ip: str
     access_log: Path
     admin: str
+    #: a gateway (router) under test: its listener port → the lab address that listener binds
+    gateway_entries: dict[int, tuple[str, int]] | None = None
 
     def target(self, url: str, headers: Iterable[str] = ()) -> Target:
-        """The load generator's target for ``url`` as the client pod would call it."""
+        """The load generator's target for ``url`` as the client pod would call it.
+
+        For a gateway, the request goes straight to the listener the gateway Service's port
+        leads to (no capture, no PROXY header), with the URL's host as Host.
+        """
         req = Request.parse(url, headers=list(headers))
         if not req.is_http:
             raise UsageError("the lab sends HTTP/1.1 (http://...)")
+        if self.gateway_entries is not None:
+            from meshlens.simulate_gateway import listener_port
+
+            lport, _ = listener_port(self.result, req.port)
+            if lport not in self.gateway_entries:
+                raise UsageError(f"the gateway has no listener on port {lport} (listeners on "
+                                 f"{sorted(self.gateway_entries)})")
+            extra = tuple((k, v) for k, v in req.headers.items() if k not in ("host",))
+            return Target(self.gateway_entries[lport], req.headers.get("host") or req.authority,
+                          req.path, req.method, extra, None)
         real, _how, _svc = resolve(self.result, req.host)
         lab = self.addressing.ip(real) if real else self.addressing.name(req.host)
         extra = tuple((k, v) for k, v in req.headers.items() if k not in ("host",))
@@ -174,7 +190,9 @@ class LabHandle:
     def to_state(self) -> dict[str, Any]:
         return {"entry": list(self.entry), "client_ip": self.client_ip,
                 "addressing": self.addressing.to_dict(), "access_log": str(self.access_log),
-                "admin": self.admin}
+                "admin": self.admin,
+                "gateway_entries": ({str(k): list(v) for k, v in self.gateway_entries.items()}
+                                    if self.gateway_entries is not None else None)}
 
 
 class Lab:
@@ -284,14 +302,17 @@ class Lab:
         client = self.envoys["client"]
         bound = await asyncio.to_thread(client.listener_addresses)
         host, _, entry_port = bound.get("virtualOutbound", ":").rpartition(":")
-        if not entry_port:
+        gateway = _gateway_entries(self.result, bound) if self.result.proxy.is_router else None
+        if gateway is not None:
+            host, entry_port = next(iter(gateway.values()), ("127.0.0.1", 0))
+        if not entry_port and gateway is None:
             raise LabError("the client sidecar has no virtualOutbound listener to send through")
         for name, addr in bound.items():
             if name.startswith(DIRECT_PREFIX):
                 h, _, p = addr.rpartition(":")
                 self.direct[name[len(DIRECT_PREFIX):]] = (h, int(p))
         self.handle = LabHandle(self.result, self.addressing, (host, int(entry_port)), client_ip,
-                                client_log, client.admin)
+                                client_log, client.admin, gateway)
         self.timings["ready"] = time.perf_counter() - t0
         # For a look with openssl or curl; removed with the rest of the directory at exit.
         self.ca.write(self.dir / "certs")
@@ -538,6 +559,17 @@ class Lab:
                 finally:
                     if self._dir is not None:
                         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _gateway_entries(result: CompileResult, bound: dict[str, str]) -> dict[int, tuple[str, int]]:
+    """Listener port (as compiled: ``0.0.0.0_8080`` → 8080) → the lab address it is bound to."""
+    out: dict[int, tuple[str, int]] = {}
+    for lst in result.listeners or []:
+        addr = bound.get(lst.name)
+        if addr:
+            h, _, p = addr.rpartition(":")
+            out[lst.address.socket_address.port_value] = (h, int(p))
+    return out
 
 
 def _shown(address: str) -> str:

@@ -6,6 +6,7 @@ Layer: L3. Imports: resources, diagnostics, model.*.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshlens.diagnostics import Diagnostic, report
 from meshlens.model.destination_rules import DestinationRuleIndex
@@ -26,6 +27,10 @@ class Mesh:
     sidecars: list[Resource]
     virtual_services: list[Resource]
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: Istio Gateways: networking.istio.io ones and those converted from the Gateway API
+    gateways: list[Resource] = field(default_factory=list)
+    #: status conditions istiod would write on Gateway API objects
+    gateway_api_status: list[Any] = field(default_factory=list)
 
     def of_kind(self, kind: str) -> list[Resource]:
         return [r for r in self.resources if r.kind == kind]
@@ -75,7 +80,10 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None,
     """
     mc = mesh_config or MeshConfig()
     resources, diags = last_applied_wins(resources)
-    registry = build_registry(resources, trust_domain=mc.trust_domain,
+    from meshlens.model.gatewayapi import convert
+
+    gwapi = convert(resources, mc)
+    registry = build_registry(resources + gwapi.infra, trust_domain=mc.trust_domain,
                               default_service_export=mc.export_to("defaultServiceExportTo"),
                               features=features, injection=injection)
     drs = DestinationRuleIndex.build(
@@ -88,4 +96,7 @@ def build_mesh(resources: list[Resource], mesh_config: MeshConfig | None = None,
         diags.append(report("ML0304", namespaces=", ".join(sorted(registry.assumed_namespaces))))
     return Mesh(resources, mc, registry, drs, pas,
                 [r for r in resources if r.kind == "Sidecar"],
-                [r for r in resources if r.kind == "VirtualService"], list(mc.diagnostics) + diags)
+                [r for r in resources if r.kind == "VirtualService"] + gwapi.virtual_services,
+                list(mc.diagnostics) + diags,
+                [r for r in resources if r.kind == "Gateway" and r.group == "networking.istio.io"]
+                + gwapi.gateways, gwapi.statuses)

@@ -12,16 +12,30 @@ of the input included.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from meshlens.model.registry import Workload
 from meshlens.model.registry.pods import by_logging_key
 
+SIDECAR, ROUTER = "sidecar", "router"
+PROXY_TYPES = (SIDECAR, ROUTER)
+#: `istio` label values of Istio's gateway charts (ingress, egress, east-west).
+GATEWAY_LABEL_VALUES = ("ingressgateway", "egressgateway", "eastwestgateway")
+
 
 @dataclass(frozen=True, slots=True)
 class Proxy:
-    """One sidecar: its pod and what istiod knows of it."""
+    """One proxy: its pod, what istiod knows of it, and its type (`model.NodeType`).
+
+    ``type`` is ``sidecar`` (`SidecarProxy`) or ``router`` (`Router`: a gateway).
+    """
 
     workload: Workload
+    type: str = SIDECAR
+
+    @property
+    def is_router(self) -> bool:
+        return self.type == ROUTER
 
     @property
     def name(self) -> str:
@@ -41,7 +55,38 @@ class Proxy:
 
     @property
     def id(self) -> str:
-        return f"sidecar~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
+        return f"{self.type}~{self.ip}~{self.name}.{self.namespace}~{self.namespace}.svc.cluster.local"
+
+
+def _containers(wl: Workload) -> list[dict[str, Any]]:
+    body = wl.resource.body
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    if wl.resource.kind != "Pod":
+        template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+        spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+    return [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+
+
+def infer_proxy_type(wl: Workload) -> str:
+    """``router`` for a gateway pod, else ``sidecar``.
+
+    A gateway runs the proxy as its main container instead of getting one injected: Istio's
+    gateway charts label it ``istio: ingressgateway`` (or egress/east-west), the injector's
+    gateway template is asked for with ``inject.istio.io/templates: gateway``, istiod's Gateway
+    API deployments carry ``gateway.networking.k8s.io/gateway-name``, and the container itself is
+    ``istio-proxy`` started as ``proxy router`` (pilot-agent's ``--type``/positional argument).
+    """
+    if wl.labels.get("istio") in GATEWAY_LABEL_VALUES:
+        return ROUTER
+    if "gateway.networking.k8s.io/gateway-name" in wl.labels:
+        return ROUTER
+    if "gateway" in wl.annotations.get("inject.istio.io/templates", "").split(","):
+        return ROUTER
+    for c in _containers(wl):
+        args = [str(a) for a in (c.get("args") or []) + (c.get("command") or [])]
+        if c.get("name") == "istio-proxy" and "router" in args:
+            return ROUTER
+    return SIDECAR
 
 
 def _owned_by(w: Workload, kind: str, name: str) -> bool:
@@ -57,8 +102,12 @@ class ProxyNotFound(LookupError):
     pass
 
 
-def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = None) -> Proxy:
-    """Find the proxy named by ``ref``; raise ProxyNotFound with the candidates otherwise."""
+def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = None,
+                  proxy_type: str | None = None) -> Proxy:
+    """Find the proxy named by ``ref``; raise ProxyNotFound with the candidates otherwise.
+
+    ``proxy_type`` (sidecar|router) forces the type; by default it is inferred from the pod.
+    """
     kind, _, rest = ref.partition("/") if "/" in ref else ("pod", "", ref)
     kind = kind.lower()
     if kind in ("deploy", "deployment", "deployments"):
@@ -91,4 +140,4 @@ def resolve_proxy(workloads: list[Workload], ref: str, namespace: str | None = N
     if not matches[0].ip:
         raise ProxyNotFound(f"pod {matches[0].key} has no IP yet (phase "
                             f"{matches[0].phase or 'unknown'}): istiod has no proxy for it")
-    return Proxy(matches[0])
+    return Proxy(matches[0], proxy_type or infer_proxy_type(matches[0]))

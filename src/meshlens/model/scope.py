@@ -323,6 +323,10 @@ def _select_services(candidates: list[Service], config_ns: str, by_ns: dict[str,
     return [s for s in imported if chosen[s.hostname][0] == s.namespace]
 
 
+def _gw_exact(vs: VirtualServiceView, ns: str) -> bool:
+    return vs.namespace == ns and vs.resource.annotations.get("internal.istio.io/route-semantics") == "gateway"
+
+
 def _select_virtual_services(index: VirtualServiceIndex, config_ns: str,
                              by_ns: dict[str, _Hosts]) -> list[VirtualServiceView]:
     """`SelectVirtualServices`: private, exported, public; any host of the VS must be imported
@@ -330,7 +334,14 @@ def _select_virtual_services(index: VirtualServiceIndex, config_ns: str,
     out: list[VirtualServiceView] = []
     seen: set[int] = set()
     wild = by_ns.get("*")
-    for vs in index.for_namespace(config_ns):
+    ordered: list[VirtualServiceView] = []
+    for bucket in (index.private.get((config_ns, "mesh"), []), index.exported.get((config_ns, "mesh"), []),
+                   index.public.get("mesh", [])):
+        # PILOT_UNIFIED_SIDECAR_SCOPE (on): per bucket, Gateway API routes of the proxy's own
+        # namespace first (GAMMA's consumer override), then the rest
+        ordered += [v for v in bucket if _gw_exact(v, config_ns)]
+        ordered += [v for v in bucket if not _gw_exact(v, config_ns)]
+    for vs in ordered:
         own = by_ns.get(vs.namespace)
         for hc in (own, wild):
             if hc is None or id(vs) in seen:

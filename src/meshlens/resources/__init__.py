@@ -38,6 +38,17 @@ KINDS: dict[tuple[str, str], bool] = {
     ("networking.istio.io", "Sidecar"): True,
     ("networking.istio.io", "EnvoyFilter"): True,
     ("security.istio.io", "PeerAuthentication"): True,
+    ("networking.istio.io", "Gateway"): True,
+    ("", "Secret"): True,
+    ("gateway.networking.k8s.io", "GatewayClass"): False,
+    ("gateway.networking.k8s.io", "Gateway"): True,
+    ("gateway.networking.k8s.io", "HTTPRoute"): True,
+    ("gateway.networking.k8s.io", "GRPCRoute"): True,
+    ("gateway.networking.k8s.io", "TCPRoute"): True,
+    ("gateway.networking.k8s.io", "TLSRoute"): True,
+    ("gateway.networking.k8s.io", "ReferenceGrant"): True,
+    ("networking.k8s.io", "Ingress"): True,
+    ("networking.k8s.io", "IngressClass"): False,
     ("security.istio.io", "AuthorizationPolicy"): True,
     ("security.istio.io", "RequestAuthentication"): True,
 }
@@ -50,6 +61,8 @@ VERSIONS: dict[str, tuple[str, ...]] = {
     "discovery.k8s.io": ("v1",),
     "networking.istio.io": ("v1", "v1beta1", "v1alpha3"),
     "security.istio.io": ("v1", "v1beta1"),
+    "gateway.networking.k8s.io": ("v1", "v1beta1", "v1alpha2", "v1alpha3"),
+    "networking.k8s.io": ("v1",),
 }
 
 
@@ -175,7 +188,8 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 bad = True
         if bad:
             continue
-        k8s = group in ("", "apps", "discovery.k8s.io", "batch")
+        k8s = group in ("", "apps", "discovery.k8s.io", "batch", "gateway.networking.k8s.io",
+                        "networking.k8s.io")
         names = validate_metadata(kind, meta, namespaced=namespaced)
         if not admission:  # kept, as Istio's translator tests (no API server) would keep them
             result.diagnostics.extend(report("ML0404", doc=doc, path=p.path, resource=ref,
@@ -193,6 +207,10 @@ def decode_documents(docs: Iterable[RawDocument], *, admission: bool = True) -> 
                 continue
         result.diagnostics.extend(_yaml11_warnings(doc, ref))
         created = meta.get("creationTimestamp")
+        if kind == "Secret":  # metadata, type and key names only: values are never kept
+            from meshlens.resources.secret import redact_secret
+
+            data = redact_secret(data)
         res = Resource(group, version, kind, name, ns, labels or {}, annotations or {}, data, doc,
                        created if isinstance(created, str) else "")
         # The same object twice is resolved where resources are indexed (model.build: the last

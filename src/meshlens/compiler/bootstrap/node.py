@@ -92,6 +92,7 @@ class BootstrapInputs:
     delta_xds: bool = True
     proxy_config: Mapping[str, object] = field(default_factory=dict)
     proxy_env: Mapping[str, str] = field(default_factory=dict)
+    proxy_type: str = "sidecar"  # "router" for a gateway: the node id's first part
 
 
 def service_cluster(inputs: BootstrapInputs) -> str:
@@ -175,7 +176,7 @@ def build_node_metadata(inputs: BootstrapInputs) -> dict[str, object]:
 def build_node(inputs: BootstrapInputs) -> base_pb2.Node:
     node = base_pb2.Node(
         id=(
-            f"sidecar~{inputs.node_ip}~{inputs.pod_name}.{inputs.namespace}~"
+            f"{inputs.proxy_type}~{inputs.node_ip}~{inputs.pod_name}.{inputs.namespace}~"
             f"{inputs.namespace}.svc.{inputs.cluster_domain}"
         ),
         cluster=service_cluster(inputs),

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from meshlens.resources.schema.cel import SKIPPED_CEL, Rule
 from meshlens.resources.schema.destination_rule import DESTINATION_RULE
+from meshlens.resources.schema.gateway import GATEWAY
 from meshlens.resources.schema.dsl import Bool, Int, List, Map, Node, Num, Obj, Open, Str, req
 from meshlens.resources.schema.goduration import parse_go_duration
 from meshlens.resources.schema.security import PEER_AUTHENTICATION
@@ -56,6 +57,7 @@ SPECS: Mapping[str, Obj] = {
     "WorkloadEntry": WORKLOAD_ENTRY,
     "Sidecar": SIDECAR,
     "PeerAuthentication": PEER_AUTHENTICATION,
+    "Gateway": GATEWAY,
 }
 KNOWN_KINDS: frozenset[str] = frozenset(SPECS)
 

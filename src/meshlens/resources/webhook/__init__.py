@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from meshlens.resources.webhook import (
-    destination_rule, security, service_entry, sidecar, virtual_service, workload_entry,
+    destination_rule, gateway, security, service_entry, sidecar, virtual_service, workload_entry,
 )
 from meshlens.resources.webhook.core import Collector, Finding, as_obj, as_str, quote
 from meshlens.resources.webhook.metadata import validate_metadata
@@ -65,6 +65,7 @@ CHECKS: dict[str, KindCheck] = {
     "WorkloadEntry": workload_entry.validate,
     "Sidecar": sidecar.validate,
     "PeerAuthentication": security.validate_peer_authentication,
+    "Gateway": gateway.validate,
 }
 
 _REJECTED_ANNOTATIONS = {
@@ -102,6 +103,8 @@ def validate_webhook(kind: str, obj: Mapping[str, Any]) -> list[Finding]:
         )
     if v.findings:
         return v.findings
+    if kind == "Gateway":
+        gateway.validate_name(v, as_str(meta.get("name")))
     check = CHECKS.get(kind)
     if check is not None:
         labels = {k: s for k, s in (as_obj(meta.get("labels")) or {}).items() if isinstance(s, str)}
