@@ -8,15 +8,10 @@ The case tables are also the evidence for the README's hostile-input table.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
-import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,31 +19,10 @@ from meshlens.errors import LoadError
 from meshlens.loader import Limits, LoadResult, load_paths, load_text
 from meshlens.pipeline import load_string
 
+from bounded import bounded
+
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@contextmanager
-def bounded(seconds: float = 10.0, mib: float = 256.0) -> Iterator[None]:
-    """Fail (not hang) past ``seconds``; then check wall time and the Python heap's peak."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"hang guard: still running after {seconds}s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    tracemalloc.start()
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    elapsed = time.monotonic() - start
-    assert elapsed < seconds, f"took {elapsed:.1f}s"
-    assert peak < mib * MIB, f"peak {peak / MIB:.0f} MiB"
 
 
 def only_error(r: LoadResult) -> LoadError:

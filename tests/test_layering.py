@@ -11,13 +11,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "meshlens"
 LAYERS: dict[str, int] = {
     "errors": 0, "source": 0, "durations": 0, "interrupts": 0,
     "diagnostics": 1,
-    "loader": 2, "resources": 2,
+    "loader": 2, "resources": 2, "limits": 0,
     "model": 3,
     "compiler": 4,
     "emit": 5, "pipeline": 5, "simulate": 5, "dump": 5, "jsonpb": 4,
     "render": 6, "analyze": 6,
-    "lab": 7,
-    "cli": 8, "__main__": 9, "__init__": 9,
+    "lab": 7, "review": 7,
+    "cli": 8, "__main__": 10, "__init__": 9, "launcher": 9,
 }
 
 

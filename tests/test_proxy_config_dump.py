@@ -87,7 +87,7 @@ def test_not_a_dump_messages(tmp_path: Path, content: str, message: str) -> None
 def test_missing_file_and_binary_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     assert _error(["cluster", "--config-dump", str(missing)]) == (
-        f"error: {missing}: cannot read: No such file or directory\n")
+        f"error: {missing}: cannot read file: No such file or directory\n")
     binary = tmp_path / "dump.bin"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     assert "not UTF-8 text" in _error(["cluster", "--config-dump", str(binary)])

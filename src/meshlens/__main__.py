@@ -1,9 +1,5 @@
 """``python -m meshlens``."""
 
-from meshlens import interrupts
-
-interrupts.install(early=True)  # before the CLI's imports: Ctrl-C during them is handled too
-
-from meshlens.cli import main  # noqa: E402
+from meshlens.launcher import main
 
 main()

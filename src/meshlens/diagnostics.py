@@ -60,6 +60,8 @@ ML0005 error   -       input too large
     input limit exceeded: {message}
 ML0006 warning -       duplicate YAML key
     duplicate key {key!r}: the last value wins
+ML0007 info    -       file skipped
+    skipped {file}: {reason}
 # ML01xx: structure of a resource (as the API server's schema check)
 ML0101 error   -       missing field
     {kind} {name}: missing required field {field}

@@ -27,6 +27,7 @@ from meshlens.cli.extras import hint_for_exception, missing_for_command
 from meshlens.cli.helpfmt import plain_help
 from meshlens.cli.lab import lab_app
 from meshlens.cli.proxy_config import proxy_config_app
+from meshlens.cli.review import diff_cmd, drift_cmd, report_cmd
 from meshlens.cli.trace import trace_cmd
 from meshlens.errors import MeshlensError
 from meshlens.loader import Limits
@@ -170,6 +171,9 @@ app.add_typer(explain_app, name="explain")
 app.add_typer(lab_app, name="lab")
 app.command("trace")(trace_cmd)
 app.command("analyze")(analyze_cmd)
+app.command("diff")(diff_cmd)
+app.command("drift")(drift_cmd)
+app.command("report")(report_cmd)
 
 
 app.add_typer(proxy_config_app, name="proxy-config")

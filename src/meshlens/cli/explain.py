@@ -68,15 +68,11 @@ def flag_cmd(
     """What an Envoy response flag means, the layer it points at, and what to check."""
     from dataclasses import asdict
 
-    from meshlens.render.flags import FLAGS
+    from meshlens.render.flags import FLAGS, lookup, render_text
 
-    codes = [c.strip().upper() for c in flag.split(",") if c.strip()]
-    if codes == ["ALL"]:
-        codes = list(FLAGS)
-    unknown = [c for c in codes if c not in FLAGS]
+    flags, unknown = lookup(flag)
     if unknown:
         fail(f"unknown response flag {', '.join(unknown)}; known: {', '.join(sorted(FLAGS))}")
-    flags = [FLAGS[c] for c in codes]
     if output == Output.json:
         sys.stdout.write(json.dumps([asdict(f) for f in flags], indent=2) + "\n")
         return
@@ -85,10 +81,7 @@ def flag_cmd(
 
         sys.stdout.write(yaml.safe_dump([asdict(f) for f in flags], sort_keys=False, width=1000))
         return
-    for f in flags:
-        sys.stdout.write(f"{f.code} ({f.name}): {f.meaning}\n  layer: {f.layer}\n  check:\n")
-        for c in f.checks:
-            sys.stdout.write(f"  - {c}\n")
+    sys.stdout.write(render_text(flags))
 
 
 @explain_app.command("code")

@@ -26,6 +26,7 @@ from meshlens.dump import (
     from_message,
     parse_clusters,
     parse_config_dump,
+    read_dump,
 )
 from meshlens.errors import DumpError, UsageError
 
@@ -82,17 +83,10 @@ def _note(message: str) -> None:
 
 
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        _fail(f"{path}: cannot read: {exc.strerror or exc}")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        _fail(f"{path}: not a config dump: the file is not UTF-8 text")
+        return read_dump(path)
+    except DumpError as exc:
+        _fail(f"{'<stdin>' if path == '-' else path}: {exc}")
 
 
 def _parse_dump(path: str) -> _Source:

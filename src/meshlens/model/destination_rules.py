@@ -36,12 +36,17 @@ class ConsolidatedRule:
     selector: dict[str, str] | None
     sources: list[Resource] = field(default_factory=list)
     duplicate_subsets: list[tuple[Resource, str]] = field(default_factory=list)
+    _by_name: dict[str, Subset] = field(default_factory=dict, repr=False, compare=False)
 
     def subset(self, name: str) -> Subset | None:
-        for s in self.subsets:
-            if s.name == name:
-                return s
-        return None
+        """The first subset called ``name`` (a dict: a rule with 10,000 subsets is looked up
+        once per cluster, and a scan made that quadratic). Subsets are only ever appended, so
+        the index catches up when the list has grown."""
+        if len(self._by_name) != len(self.subsets):
+            self._by_name = {}
+            for s in self.subsets:
+                self._by_name.setdefault(s.name, s)
+        return self._by_name.get(name)
 
 
 def resolve_short_name(host: str, namespace: str, suffix: str = "cluster.local") -> str:

@@ -102,3 +102,25 @@ FLAGS: dict[str, Flag] = {f.code: f for f in (
     Flag("NFCF", "NoFilterConfigFound", "A filter's config (ECDS) was not found.", "listener (ECDS)",
          ("ECDS / WasmPlugin delivery.",)),
 )}
+
+
+def lookup(text: str) -> tuple[list[Flag], list[str]]:
+    """The flags named by ``text`` (comma-separated codes, any case, or ``all``), and the unknown.
+
+    Example:
+        >>> [f.code for f in lookup("uh,NC")[0]], lookup("ZZ")[1]
+        (['UH', 'NC'], ['ZZ'])
+    """
+    codes = [c.strip().upper() for c in text.split(",") if c.strip()]
+    if codes == ["ALL"]:
+        codes = list(FLAGS)
+    return [FLAGS[c] for c in codes if c in FLAGS], [c for c in codes if c not in FLAGS]
+
+
+def render_text(flags: list[Flag]) -> str:
+    """``explain flag``'s text: meaning, layer, what to check."""
+    out = []
+    for f in flags:
+        out.append(f"{f.code} ({f.name}): {f.meaning}\n  layer: {f.layer}\n  check:\n")
+        out.extend(f"  - {c}\n" for c in f.checks)
+    return "".join(out)

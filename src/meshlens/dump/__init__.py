@@ -1,6 +1,6 @@
 """Read Envoy admin dumps (``/config_dump``, ``/clusters?format=json``) into typed protobufs.
 
-Layer: L5. Imports: errors (and the xDS protos).
+Layer: L5. Imports: errors, limits, loader, compiler.istio_protos (and the xDS protos).
 
 A config dump is a JSON object ``{"configs": [Any, ...]}`` as Envoy's admin endpoint prints it,
 with or without ``?include_eds``; ``meshlens compile -o json`` (or ``-o yaml``) prints the same
@@ -8,9 +8,11 @@ shape. Parsing uses the real protobuf classes of xds-protos through ``json_forma
 like istioctl's ``protojson`` with ``DiscardUnknown``:
 
 * unknown fields are ignored (a dump from a newer Envoy still reads);
-* an ``@type`` this Python install has no class for (Istio's own filters such as
-  ``istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig``, or a newer Envoy's) is not a
-  failure: that Any is skipped and its type named in :attr:`ConfigDump.skipped_types`;
+* an ``@type`` this Python install has no class for (a newer Envoy's, a custom filter's) is not
+  a failure: that Any is skipped and its type named in :attr:`ConfigDump.skipped_types`;
+* a dump is untrusted: its ``@type`` names are only looked up, never imported
+  (:mod:`~meshlens.dump.types`), and its text is read within :class:`~meshlens.limits.Limits`
+  (:mod:`~meshlens.dump.text`);
 * a file that is not a dump, or is cut short, raises :class:`~meshlens.errors.DumpError` with
   a message a person can act on.
 
@@ -20,9 +22,7 @@ except ECDS, whose sections are all kept in order.
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +31,27 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.descriptor import Descriptor
+from google.protobuf import any_pb2, json_format
 from google.protobuf.message import DecodeError, Message
 
+from meshlens.dump.text import (
+    PARSE_ERRORS,
+    load_document,
+    not_a_config_dump,
+    parse_error,
+    printable,
+    read_dump,
+)
+from meshlens.dump.types import SKIP, message_class, prune
 from meshlens.errors import DumpError
+from meshlens.limits import Limits
+
+__all__ = [
+    "BOOTSTRAP", "CLUSTERS", "ECDS", "ENDPOINTS", "LISTENERS", "ROUTES", "SCOPED_ROUTES",
+    "SECRETS", "TYPE_PREFIX", "ClustersDump", "ConfigDump", "clusters_of", "clusters_status_of",
+    "endpoints_of", "from_message", "listeners_of", "message_class", "parse_clusters",
+    "parse_config_dump", "printable", "read_dump", "routes_of", "unpack",
+]
 
 TYPE_PREFIX = "type.googleapis.com/"
 BOOTSTRAP = TYPE_PREFIX + "envoy.admin.v3.BootstrapConfigDump"
@@ -47,23 +63,13 @@ ROUTES = TYPE_PREFIX + "envoy.admin.v3.RoutesConfigDump"
 SECRETS = TYPE_PREFIX + "envoy.admin.v3.SecretsConfigDump"
 ECDS = TYPE_PREFIX + "envoy.admin.v3.EcdsConfigDump"
 
-#: The well-known types whose JSON form is not an object of fields: never walked into.
-_OPAQUE_WKT = frozenset({
-    "google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue",
-    "google.protobuf.Duration", "google.protobuf.Timestamp", "google.protobuf.FieldMask",
-    "google.protobuf.Empty", "google.protobuf.DoubleValue", "google.protobuf.FloatValue",
-    "google.protobuf.Int64Value", "google.protobuf.UInt64Value", "google.protobuf.Int32Value",
-    "google.protobuf.UInt32Value", "google.protobuf.BoolValue", "google.protobuf.StringValue",
-    "google.protobuf.BytesValue",
-})
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfigDump:
     """The sections of one Envoy config dump; a missing section is ``None``.
 
     ``raw`` is the dump's JSON text as read (``proxy-config all -o json`` prints it back);
-    ``skipped_types`` names every ``@type`` that had no protobuf class, each once, sorted.
+    ``skipped_types`` names every ``@type`` that had no protobuf class, each once, sorted
+    (invisible characters escaped, see :func:`printable`).
     """
 
     bootstrap: config_dump_pb2.BootstrapConfigDump | None = None
@@ -86,59 +92,10 @@ class ClustersDump:
     raw: str = ""
 
 
-# --- type resolution ------------------------------------------------------------------------
-
-_imported_packages: set[str] = set()
-
-
-def message_class(type_url: str) -> type[Message] | None:
-    """The protobuf class for an Any's type URL, importing its xds-protos package on demand.
-
-    Example:
-        >>> message_class("type.googleapis.com/envoy.config.cluster.v3.Cluster").__name__
-        'Cluster'
-        >>> message_class("type.googleapis.com/istio.not.a.real.Type") is None
-        True
-    """
-    desc = _descriptor(type_url.rsplit("/", 1)[-1])
-    return None if desc is None else message_factory.GetMessageClass(desc)
-
-
-def _descriptor(full_name: str) -> Descriptor | None:
-    pool = descriptor_pool.Default()
-    try:
-        return pool.FindMessageTypeByName(full_name)
-    except KeyError:
-        pass
-    # Proto packages are Python packages in xds-protos: import the *_pb2 modules of the
-    # longest package prefix of the name, then look again.
-    parts = full_name.split(".")
-    for end in range(len(parts) - 1, 0, -1):
-        package = ".".join(parts[:end])
-        if package in _imported_packages:
-            continue
-        _imported_packages.add(package)
-        try:
-            module = importlib.import_module(package)
-        except Exception:  # noqa: BLE001 - no such package, or a broken one: not resolvable
-            continue
-        for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
-            if info.name.endswith("_pb2"):
-                try:
-                    importlib.import_module(f"{package}.{info.name}")
-                except Exception:  # noqa: BLE001, S112 - a module that fails to import
-                    continue
-        try:
-            return pool.FindMessageTypeByName(full_name)
-        except KeyError:
-            return None
-    return None
-
-
 # --- parsing -------------------------------------------------------------------------------
 
 
-def parse_config_dump(text: str) -> ConfigDump:
+def parse_config_dump(text: str, limits: Limits = Limits()) -> ConfigDump:
     """Parse the JSON (or YAML) text of a config dump.
 
     Raises:
@@ -152,22 +109,22 @@ def parse_config_dump(text: str) -> ConfigDump:
         >>> [c.name for c in clusters_of(d.clusters)], d.skipped_types
         (['agent'], ('type.googleapis.com/acme.Unknown',))
     """
-    data = _load_document(text, what="config dump")
+    data = load_document(text, what="config dump", limits=limits)
     if not isinstance(data, dict) or not isinstance(data.get("configs"), list):
-        raise DumpError(_not_a_config_dump(data))
+        raise DumpError(not_a_config_dump(data))
     skipped: list[str] = []
     configs = []
     for i, entry in enumerate(data["configs"]):
         if not isinstance(entry, dict) or not isinstance(entry.get("@type"), str):
             raise DumpError(f'not an Envoy config dump: configs[{i}] has no "@type"')
-        pruned = _prune(entry, any_pb2.Any.DESCRIPTOR, f"configs[{i}]", skipped)
-        if pruned is not _SKIP:
+        pruned = prune(entry, any_pb2.Any.DESCRIPTOR, f"configs[{i}]", skipped)
+        if pruned is not SKIP:
             configs.append(pruned)
     message = config_dump_pb2.ConfigDump()
     try:
         json_format.ParseDict({"configs": configs}, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DumpError(f"not a valid Envoy config dump: {exc}") from exc
+    except PARSE_ERRORS as exc:
+        raise DumpError(f"not a valid Envoy config dump: {parse_error(exc)}") from exc
     raw = text if text.lstrip().startswith("{") else json.dumps(data, indent=2)
     return from_message(message, raw=raw, skipped_types=tuple(sorted(set(skipped))))
 
@@ -207,14 +164,14 @@ def from_message(message: config_dump_pb2.ConfigDump, *, raw: str = "",
         ecds=tuple(ecds), raw=raw, skipped_types=skipped_types)
 
 
-def parse_clusters(text: str) -> ClustersDump:
+def parse_clusters(text: str, limits: Limits = Limits()) -> ClustersDump:
     """Parse ``/clusters?format=json`` (snake_case or camelCase; unknown fields ignored).
 
     Example:
         >>> parse_clusters("{}").clusters.cluster_statuses
         []
     """
-    data = _load_document(text, what="/clusters dump")
+    data = load_document(text, what="/clusters dump", limits=limits)
     if not isinstance(data, dict):
         raise DumpError("not Envoy's /clusters?format=json output: expected a JSON object "
                         '{"cluster_statuses": [...]}')
@@ -224,121 +181,9 @@ def parse_clusters(text: str) -> ClustersDump:
     message = clusters_pb2.Clusters()
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DumpError(f"not valid /clusters?format=json output: {exc}") from exc
+    except PARSE_ERRORS as exc:
+        raise DumpError(f"not valid /clusters?format=json output: {parse_error(exc)}") from exc
     return ClustersDump(clusters=message, raw=text)
-
-
-def _load_document(text: str, *, what: str) -> Any:
-    if not text.strip():
-        raise DumpError(f"empty file: expected an Envoy {what} (JSON)")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        if text.lstrip()[:1] in "{[":
-            # A prefix of a valid document fails at its very end, or inside a string that
-            # never closes.
-            if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-                raise DumpError(f"truncated JSON: the {what} stops at line {exc.lineno} column "
-                                f"{exc.colno} before it is complete (was the copy cut short?)"
-                                ) from exc
-            raise DumpError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                            ) from exc
-    # Not JSON: meshlens's `compile -o yaml` prints the same dump as YAML.
-    import yaml
-
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise DumpError(f"not an Envoy {what}: the file is neither JSON nor YAML") from exc
-    kinds = [str(d["kind"]) for d in docs if isinstance(d, dict) and "kind" in d]
-    if kinds:
-        shown = ", ".join(kinds[:4]) + (", ..." if len(kinds) > 4 else "")
-        raise DumpError(f"not an Envoy {what}: these are Kubernetes manifests ({shown}); "
-                        "compile them with -f PATH PROXY instead")
-    if len(docs) != 1 or not isinstance(docs[0], dict):
-        found = f"{len(docs)} YAML documents" if len(docs) != 1 else _json_kind(docs[0])
-        raise DumpError(f"not an Envoy {what}: expected a JSON object, found {found}")
-    return docs[0]
-
-
-def _not_a_config_dump(data: Any) -> str:
-    if isinstance(data, dict) and ("cluster_statuses" in data or "clusterStatuses" in data):
-        return ("this is Envoy's /clusters?format=json output, not a /config_dump "
-                "(give it with --clusters-dump to `proxy-config endpoint`)")
-    if isinstance(data, dict):
-        keys = ", ".join(sorted(map(str, data))[:8]) or "none"
-        return (f'not an Envoy config dump: expected a JSON object with a "configs" list '
-                f"(from /config_dump); its keys are: {keys}")
-    return f"not an Envoy config dump: expected a JSON object, found {_json_kind(data)}"
-
-
-def _json_kind(value: Any) -> str:
-    return {list: "an array", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-class _Skip:
-    pass
-
-
-_SKIP: Any = _Skip()
-
-
-def _prune(value: Any, desc: Descriptor, path: str, skipped: list[str]) -> Any:
-    """Walk JSON alongside its message type; drop every Any whose type cannot be resolved.
-
-    Only fields typed ``google.protobuf.Any`` are checked, so a Struct holding an "@type"
-    key is left alone.
-    """
-    if desc.full_name == "google.protobuf.Any":
-        if not isinstance(value, dict) or not value:
-            return value
-        url = value.get("@type")
-        if not isinstance(url, str):
-            return value  # ParseDict reports it
-        inner = _descriptor(url.rsplit("/", 1)[-1])
-        if inner is None:
-            skipped.append(url)
-            return _SKIP
-        if inner.full_name in _OPAQUE_WKT or inner.full_name == "google.protobuf.Any":
-            if inner.full_name == "google.protobuf.Any" and isinstance(value.get("value"), dict):
-                walked = _prune(value["value"], inner, path + ".value", skipped)
-                return {**value, "value": walked} if walked is not _SKIP else _SKIP
-            return value
-        return {"@type": url, **_prune_fields({k: v for k, v in value.items() if k != "@type"},
-                                               inner, path, skipped)}
-    if desc.full_name in _OPAQUE_WKT or not isinstance(value, dict):
-        return value
-    return _prune_fields(value, desc, path, skipped)
-
-
-def _prune_fields(value: dict[str, Any], desc: Descriptor, path: str,
-                  skipped: list[str]) -> dict[str, Any]:
-    by_json = {f.json_name: f for f in desc.fields}
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        field = by_json.get(key) or desc.fields_by_name.get(key)
-        if field is None or field.message_type is None or item is None:
-            out[key] = item
-            continue
-        sub = f"{path}.{key}"
-        if field.message_type.GetOptions().map_entry:
-            vdesc = field.message_type.fields_by_name["value"].message_type
-            if vdesc is None or not isinstance(item, dict):
-                out[key] = item
-                continue
-            kept = {k: _prune(v, vdesc, f"{sub}[{k}]", skipped) for k, v in item.items()}
-            out[key] = {k: v for k, v in kept.items() if v is not _SKIP}
-        elif field.is_repeated and isinstance(item, list):
-            kept_list = [_prune(v, field.message_type, f"{sub}[{i}]", skipped)
-                         for i, v in enumerate(item)]
-            out[key] = [v for v in kept_list if v is not _SKIP]
-        else:
-            pruned = _prune(item, field.message_type, sub, skipped)
-            if pruned is not _SKIP:
-                out[key] = pruned
-    return out
 
 
 # --- typed views of the sections -----------------------------------------------------------
@@ -351,8 +196,8 @@ def _unpack(any_msg: any_pb2.Any, cls: type[Message]) -> Message:
     try:
         out.ParseFromString(any_msg.value)
     except DecodeError as exc:
-        raise DumpError(f"cannot read a {cls.DESCRIPTOR.full_name} from {any_msg.type_url}: "
-                        f"{exc}") from exc
+        raise DumpError(f"cannot read a {cls.DESCRIPTOR.full_name} from "
+                        f"{printable(any_msg.type_url)}: {exc}") from exc
     return out
 
 
