@@ -7,7 +7,6 @@ import copy
 import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import jsonschema
@@ -36,9 +35,8 @@ def lab_dump() -> tuple[str, dict]:  # type: ignore[type-arg]
 
     async def run() -> tuple[str, dict]:  # type: ignore[type-arg]
         async with Lab(load([str(SEED)]), "deploy/client.mesh-demo") as lab:
-            admin = lab.envoys["client"].admin
-            text = await asyncio.to_thread(
-                lambda: urllib.request.urlopen(f"http://{admin}/config_dump?include_eds", timeout=5).read().decode())
+            # the admin is a Unix socket (0600) in the lab's folder: EnvoyProcess.get reaches it
+            text = await asyncio.to_thread(lab.envoys["client"].get, "/config_dump?include_eds")
             lc = lab.local["client"]
             return text, of_messages(lc.clusters, lc.endpoints, lc.listeners, lc.routes)
 
