@@ -112,6 +112,7 @@ def _render(tmp_path: Path, paths: list[str], name: str) -> tuple[Path, dict[str
 def test_chromium_renders_bookinfo_without_errors_and_offline(tmp_path: Path, bookinfo_no_v3: list[str]) -> None:
     page, attrs = _render(tmp_path, bookinfo_no_v3, "bookinfo")
     assert attrs["ready"] == "1" and int(attrs["nodes"]) >= 10 and int(attrs["edges"]) >= 5
+    assert int(attrs["panels"]) >= 5, "the packed panels unpack in the browser"
     assert "UH" in attrs["flagged"]
     shot = tmp_path / "bookinfo.png"
     _chromium(page.as_uri(), f"--user-data-dir={tmp_path / 'shot-profile'}", "--window-size=1400,900",
