@@ -7,11 +7,15 @@ are still being imported) and lets SIGTERM kill the process outright (no ``final
 would leave its folder, with private keys, behind). asyncio's own signal handlers only run when
 the event loop gets control, so a signal during a long compile inside the loop was not seen until
 the compile ended. While the command line's modules are imported, a signal prints one line and
-exits at once (nothing to clean up yet); then :func:`install` replaces both with a handler that raises :class:`Interrupted`
-in the main thread at once -- during imports, loading, compiling or while the loop waits -- and
-every ``finally`` and ``async with`` on the way out runs (the lab ends its children and removes its
-folder). The command line turns it into one line and exit code 128 + signal number (130 for
-SIGINT, 143 for SIGTERM).
+exits at once (nothing to clean up yet); then :func:`install` replaces both with a handler that
+raises :class:`Interrupted` in the main thread at once when no event loop runs (loading,
+compiling), and every ``finally`` on the way out runs. Inside the event loop (:func:`run`) it
+cancels the main task instead -- an exception thrown into the loop at an arbitrary point can land
+in grpc's C poller and crash the process -- so the lab's ``async with`` ends its children and
+removes its folder at the next ``await``; pure-Python work inside the loop (a recompile) runs
+under :func:`raising`, where the signal raises at once as outside the loop. The command line
+turns :class:`Interrupted` into one line and exit code 128 + signal number (130 for SIGINT, 143
+for SIGTERM).
 
 Cleanup that must not be cut short runs under :func:`deferred`: a signal arriving then is
 remembered and raised when the block ends.
@@ -19,13 +23,17 @@ remembered and raised when the block ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -48,7 +56,8 @@ class Interrupted(BaseException):
         return "terminated (SIGTERM)" if self.signum == signal.SIGTERM else "interrupted (Ctrl-C)"
 
 
-_state = {"installed": False, "defer": 0, "pending": 0}
+_state: dict[str, Any] = {"installed": False, "defer": 0, "pending": 0, "raising": 0,
+                          "main": None}
 
 
 def _early_handler(signum: int, frame: FrameType | None) -> None:
@@ -65,7 +74,52 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     if _state["defer"]:
         _state["pending"] = _state["pending"] or signum
         return
-    raise Interrupted(signum)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or _state["raising"]:
+        raise Interrupted(signum)
+    # Inside the event loop, an exception raised at an arbitrary point may land in a C
+    # extension's callback (grpc's poller: a segfault). Cancel the main task instead: it unwinds
+    # at its next await, and :func:`run` turns the cancellation into Interrupted.
+    _state["pending"] = _state["pending"] or signum
+    loop.call_soon_threadsafe(_cancel_main)
+
+
+def _cancel_main() -> None:
+    task = _state["main"]
+    if task is not None and not task.done():
+        task.cancel()
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)``; a signal cancels it (cleanup runs) and raises :class:`Interrupted`."""
+    async def main() -> T:
+        _state["main"] = asyncio.current_task()
+        try:
+            return await coro
+        finally:
+            _state["main"] = None
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        pending, _state["pending"] = _state["pending"], 0
+        if pending:
+            raise Interrupted(pending) from None
+        raise
+
+
+@contextmanager
+def raising() -> Iterator[None]:
+    """Pure-Python work run inside the event loop (loading, compiling): a signal raises right
+    there instead of waiting for the next ``await``."""
+    _state["raising"] += 1
+    try:
+        yield
+    finally:
+        _state["raising"] -= 1
 
 
 def install(*, early: bool = False) -> None:

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from meshlens import interrupts
 from meshlens.cli.common import Files, MeshConfigOpt, Namespace, err, fail
 
 lab_app = typer.Typer(no_args_is_help=True, help="Run the compiled sidecar on a real Envoy with "
@@ -66,7 +67,7 @@ def up_cmd(
     loaded = load(filename, mesh_config=mesh_config)
     if loaded.errors:
         fail("; ".join(str(e) for e in loaded.errors))
-    asyncio.run(_up(loaded, proxy, namespace, filename, mesh_config, watch, sidecars))
+    interrupts.run(_up(loaded, proxy, namespace, filename, mesh_config, watch, sidecars))
 
 
 async def _up(loaded: Any, proxy: str, namespace: str | None, files: list[str],
@@ -114,7 +115,8 @@ async def _up(loaded: Any, proxy: str, namespace: str | None, files: list[str],
             if now == mtimes:
                 continue
             mtimes = now
-            new = load(files, mesh_config=mesh_config)
+            with interrupts.raising():
+                new = load(files, mesh_config=mesh_config)
             if new.errors:
                 for e in new.errors:
                     err.print(f"error: not pushed: {e}", markup=False)
@@ -271,7 +273,7 @@ def send_cmd(
     Counters in the report are this send's own (the increase during it)."""
     from meshlens.lab.addressing import Addressing
     from meshlens.lab.report import render_text
-    from meshlens.lab.runner import LabHandle
+    from meshlens.lab.handle import LabHandle
     from meshlens.pipeline import compile_for, load
 
     info = _pick(lab, namespace)
@@ -299,7 +301,7 @@ def send_cmd(
             err.print(f"\r{done}{of} requests", end="", markup=False)
 
     try:
-        report = asyncio.run(handle.send(url, header, requests=total, duration=duration,
+        report = interrupts.run(handle.send(url, header, requests=total, duration=duration,
                                          concurrency=concurrency, progress=progress,
                                          nacks=data.get("nacks")))
     except ValueError as exc:
@@ -334,7 +336,7 @@ def run_cmd(
             err.print(str(e), markup=False)
         raise typer.Exit(2) from None
     t0 = time.perf_counter()
-    res = asyncio.run(run_scenario(sc, progress=lambda s: err.print(s, markup=False)
+    res = interrupts.run(run_scenario(sc, progress=lambda s: err.print(s, markup=False)
                                    if output == "text" else None))
     if output == "json":
         _print(json.dumps({**res.to_dict(), "seconds": round(time.perf_counter() - t0, 2)},
@@ -356,7 +358,7 @@ def verify_seed_cmd(
 
     if not directory.is_dir():
         fail(f"{directory} is not a folder of scenarios (run from the repository root or --dir)")
-    rows = asyncio.run(verify_seed(directory, progress=lambda s: err.print(s, markup=False)
+    rows = interrupts.run(verify_seed(directory, progress=lambda s: err.print(s, markup=False)
                                    if output == "text" else None))
     if output == "json":
         _print(json.dumps([r.to_dict() for r in rows], indent=2, ensure_ascii=False))

@@ -132,6 +132,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._changed = asyncio.Condition()
         self._nonce = 0
         self._server: grpc.aio.Server | None = None
+        self._starting: asyncio.Future[None] | None = None
         self.port = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -147,7 +148,9 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         where = f"unix:{unix_socket}" if unix_socket else f"{require_loopback(host)}:0"
         try:
             self.port = self._server.add_insecure_port(where)
-            await self._server.start()
+            # Shielded: a Ctrl-C must not leave grpc half started (its shutdown then fails).
+            self._starting = asyncio.ensure_future(self._server.start())
+            await asyncio.shield(self._starting)
             if unix_socket:
                 os.chmod(unix_socket, 0o600)
                 self.port = 0
@@ -156,6 +159,8 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         return self.port
 
     async def stop(self) -> None:
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait([self._starting], timeout=5)
         if self._server is not None:
             for node in self.nodes.values():
                 for q in node.queues:

@@ -4,9 +4,9 @@ Layer: L7 (lab). Imports: pipeline, compiler, simulate, errors and the lab's own
 
 :class:`Lab` owns everything it starts (a private temporary directory, the ADS server, the fake
 workloads process, one Envoy for the client sidecar and one per server sidecar) and ends all of
-it in :meth:`Lab.close` (also on Ctrl-C, a dead child, or an exception). :class:`LabHandle` is the
-part a client needs to send traffic -- it can be rebuilt from the state file by another process
-(``meshlens lab send``).
+it in :meth:`Lab.close` (also on Ctrl-C, a dead child, or an exception). :class:`~meshlens.lab.handle.LabHandle` is
+the part a client needs to send traffic -- it can be rebuilt from the state file by another
+process (``meshlens lab send``).
 
 Server sidecars: an endpoint whose pod is injected gets its own Envoy, compiled for that pod
 (its inbound listeners, PeerAuthentication, its identity's certificate), so mTLS mismatches happen
@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,13 @@ from meshlens.lab.addressing import Addressing
 from meshlens.lab.bootstrap import build_lab_bootstrap
 from meshlens.lab.certs import LabCA, spiffe_id
 from meshlens.lab.guard import check_loopback_only
-from meshlens.lab.loadgen import Target, run_load
+from meshlens.lab.handle import LabHandle
 from meshlens.lab.localhttp import MAX_SOCKET_PATH, request
 from meshlens.lab.localize import DIRECT_PREFIX, Change, LocalConfig, ServerSide, localize
 from meshlens.lab.process import Children, EnvoyProcess, free_base_id
-from meshlens.lab.report import Report, build_report, parse_stats, read_log, stats_filter
+from meshlens.lab.report import Report
 from meshlens.lab.statedir import STATE_FILE, new_lab_dir, owner_record, write_private
 from meshlens.pipeline import Loaded, compile_for, server_compiler
-from meshlens.simulate import Request, resolve
 
 @dataclass(frozen=True, slots=True)
 class Behaviour:
@@ -79,120 +78,6 @@ class FakePod:
     behaviour: dict[str, Any] = field(default_factory=dict)
     sidecar: bool = False
     app_ports: dict[int, int] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class LabHandle:
-    """What sending traffic through a running lab needs."""
-
-    result: CompileResult
-    addressing: Addressing
-    entry: tuple[str, int]
-    client_ip: str
-    access_log: Path
-    admin: str
-    #: a gateway (router) under test: its listener port → the lab address that listener binds
-    gateway_entries: dict[int, tuple[str, int]] | None = None
-
-    def target(self, url: str, headers: Iterable[str] = ()) -> Target:
-        """The load generator's target for ``url`` as the client pod would call it.
-
-        For a gateway, the request goes straight to the listener the gateway Service's port
-        leads to (no capture, no PROXY header), with the URL's host as Host.
-        """
-        req = Request.parse(url, headers=list(headers))
-        if not req.is_http:
-            raise UsageError("the lab sends HTTP/1.1 (http://...)")
-        if self.gateway_entries is not None:
-            from meshlens.simulate_gateway import listener_port
-
-            lport, _ = listener_port(self.result, req.port)
-            if lport not in self.gateway_entries:
-                raise UsageError(f"the gateway has no listener on port {lport} (listeners on "
-                                 f"{sorted(self.gateway_entries)})")
-            extra = tuple((k, v) for k, v in req.headers.items() if k not in ("host",))
-            return Target(self.gateway_entries[lport], req.headers.get("host") or req.authority,
-                          req.path, req.method, extra, None)
-        real, _how, _svc = resolve(self.result, req.host)
-        lab = self.addressing.ip(real) if real else self.addressing.name(req.host)
-        extra = tuple((k, v) for k, v in req.headers.items() if k not in ("host",))
-        query = "&".join(f"{k}={v}" for k, v in req.query.items())
-        return Target(self.entry, req.authority, req.path + (f"?{query}" if query else ""),
-                      req.method, extra, (self.client_ip, lab, req.port))
-
-    async def send(self, url: str, headers: Iterable[str] = (), *, requests: int | None = None,
-                   duration: float | None = None, concurrency: int = 1, timeout: float = 10.0,
-                   progress: Callable[[int], None] | None = None,
-                   nacks: list[dict[str, Any]] | None = None) -> Report:
-        """Send, then join with the access log (waits for its flush) and read the counters.
-
-        The report's counters are this send's: the difference from just before it (gauges,
-        ``*_active``, are shown as they are now)."""
-        target = self.target(url, headers)
-        offset = self.access_log.stat().st_size if self.access_log.exists() else 0
-        before = await asyncio.to_thread(self.counters)
-        run_id = f"ml{os.getpid()}x{time.monotonic_ns() % 10**9}"
-        load = await run_load(target, requests=requests, duration=duration,
-                              concurrency=concurrency, timeout=timeout, run_id=run_id,
-                              progress=progress)
-        entries: list[dict[str, str]] = []
-        # An answered request is found by its id; one without an answer (TCP passthrough, reset)
-        # may only have a connection line, found by the PROXY source address.
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            new, offset = read_log(self.access_log, offset)
-            entries += new
-            ids = {e["request_id"] for e in entries}
-            sources = {e["downstream_remote"] for e in entries if e["request_id"] == "-"}
-            if all(s.request_id in ids or (s.status == 0 and s.source in sources)
-                   for s in load.samples):
-                break
-            await asyncio.sleep(0.05)
-        clusters = sorted({e["cluster"] for e in entries if e["cluster"] != "-"})
-        stats = await asyncio.to_thread(self.cluster_stats, clusters, since=before)
-        return build_report(load.samples, entries, elapsed=load.elapsed, stats=stats, nacks=nacks)
-
-    def stat_names(self, clusters: Iterable[str]) -> dict[str, str]:
-        by_name = {c.name: c for c in self.result.clusters}
-        out = {}
-        for name in clusters:
-            c = by_name.get(name)
-            out[(c.alt_stat_name if c is not None and c.alt_stat_name else name)] = name
-        return out
-
-    def _admin_stats(self, names: list[str] | None) -> dict[str, Any]:
-        import urllib.parse
-
-        query = urllib.parse.urlencode({"format": "json", "filter": stats_filter(names)})
-        payload: dict[str, Any] = json.loads(request(self.admin, f"/stats?{query}"))
-        return payload
-
-    def counters(self) -> dict[str, int]:
-        """The report's counters of every cluster of the client sidecar, by stat name."""
-        return {s["name"]: s["value"] for s in self._admin_stats(None).get("stats", [])
-                if isinstance(s.get("value"), int)}
-
-    def cluster_stats(self, clusters: Iterable[str], *,
-                      since: dict[str, int] | None = None) -> dict[str, dict[str, int]]:
-        """Circuit-breaker, retry and outlier counters of these clusters (client sidecar);
-        with ``since`` (from :meth:`counters`), the increase since then."""
-        names = self.stat_names(clusters)
-        if not names:
-            return {}
-        payload = self._admin_stats(list(names))
-        if since is not None:
-            for s in payload.get("stats", []):
-                name, value = s.get("name", ""), s.get("value")
-                if isinstance(value, int) and not name.endswith("_active"):
-                    s["value"] = value - since.get(name, 0)
-        return parse_stats(payload, names)
-
-    def to_state(self) -> dict[str, Any]:
-        return {"entry": list(self.entry), "client_ip": self.client_ip,
-                "addressing": self.addressing.to_dict(), "access_log": str(self.access_log),
-                "admin": self.admin,
-                "gateway_entries": ({str(k): list(v) for k, v in self.gateway_entries.items()}
-                                    if self.gateway_entries is not None else None)}
 
 
 class Lab:
@@ -262,18 +147,19 @@ class Lab:
 
     async def start(self, timeout: float = 20.0) -> None:
         t0 = time.perf_counter()
-        self.result = compile_for(self.loaded, self.proxy, namespace=self.namespace)
-        self._dir = new_lab_dir()
-        self.write_state({"status": "starting", "proxy": self.proxy})
-        self._plan_pods(self.result)
-        compile_server = server_compiler(self.loaded)
-        for pod in self.pods.values():
-            if pod.sidecar:
-                srv = compile_server(pod.real)
-                if srv is None:
-                    pod.sidecar = False
-                else:
-                    self.servers[pod.name] = srv
+        with interrupts.raising():  # pure computing: a signal stops it at once
+            self.result = compile_for(self.loaded, self.proxy, namespace=self.namespace)
+            self._dir = new_lab_dir()
+            self.write_state({"status": "starting", "proxy": self.proxy})
+            self._plan_pods(self.result)
+            compile_server = server_compiler(self.loaded)
+            for pod in self.pods.values():
+                if pod.sidecar:
+                    srv = compile_server(pod.real)
+                    if srv is None:
+                        pod.sidecar = False
+                    else:
+                        self.servers[pod.name] = srv
         fake = self._start_fake_pods()
         port = await self.ads.start(unix_socket=self._socket("ads"))
         client_log = self.dir / "client" / "access.log"
@@ -502,12 +388,13 @@ class Lab:
         The fake pods and server sidecars started with the lab stay as they are.
         """
         t0 = time.perf_counter()
-        self.loaded = loaded
-        self.result = compile_for(loaded, self.proxy, namespace=self.namespace)
-        t_compile = time.perf_counter()
-        self.local["client"] = localize(self.result, self.addressing,
-                                        access_log=str(self.dir / "client" / "access.log"),
-                                        direct_entries=self.direct_entries)
+        with interrupts.raising():
+            self.loaded = loaded
+            self.result = compile_for(loaded, self.proxy, namespace=self.namespace)
+            t_compile = time.perf_counter()
+            self.local["client"] = localize(self.result, self.addressing,
+                                            access_log=str(self.dir / "client" / "access.log"),
+                                            direct_entries=self.direct_entries)
         nacks_before = len(self.ads.nacks())
         changed = self._push("client", self.result)
         t_push = time.perf_counter()

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshlens import interrupts
 from meshlens.errors import LoadError, UsageError
 from meshlens.lab.report import Report
 from meshlens.lab.runner import Behaviour, Lab
@@ -230,7 +231,8 @@ async def run_scenario(sc: Scenario, *, progress: Callable[[str], None] = lambda
     title = str(sc.data.get("title", sc.name))
     claim = sc.data.get("claim")
     steps: list[StepResult] = []
-    loaded = sc.loaded()
+    with interrupts.raising():
+        loaded = sc.loaded()
     lab = Lab(loaded, str(sc.data["proxy"]), behaviours=sc.behaviours(),
               sidecars=str(sc.data.get("sidecars", "auto")),
               max_sidecars=int(sc.data.get("max_sidecars", 8)))
@@ -265,7 +267,9 @@ async def _run_step(lab: Lab, sc: Scenario, i: int, step: dict[str, Any],
         changed = await lab.set_behaviour(b, replace=bool(step["set"].get("replace")))
         return StepResult(name, "set", detail={"pods": changed})
     if "apply" in step:
-        push = await lab.apply(sc.loaded(step["apply"]))
+        with interrupts.raising():
+            new = sc.loaded(step["apply"])
+        push = await lab.apply(new)
         result = StepResult(name, "apply", detail={"push": push})
         result.expectations = evaluate(expect, None, stats={}, nacks=len(push["nacks"]))
         result.ok = all(e["ok"] for e in result.expectations)
