@@ -500,7 +500,7 @@ def test_spec_required_at_root() -> None:
 
 
 def test_unknown_kind_is_not_checked() -> None:
-    assert validate_spec("EnvoyFilter", {"anything": 1}) == []
+    assert validate_spec("WasmPlugin", {"anything": 1}) == []
 
 
 def test_problem_is_frozen_value() -> None:
