@@ -332,6 +332,12 @@ ML1302 warning -       identity rule without mTLS
 ML1303 warning -       EnvoyFilter patch matches nothing
     configPatches[{index}] changes nothing on any sidecar this EnvoyFilter selects (its match
     finds no object)
+ML1304 warning -       EnvoyFilter BOOTSTRAP patch not applied
+    configPatches[{index}] patches the bootstrap, which neither istiod nor pilot-agent applies
+    since Istio 1.21 (bootstrap discovery was removed): the bootstrap is unchanged
+ML1305 error   -       ECDS extension config of a type the filter refuses
+    configPatches[{index}] provides extension config {name} as {type}, but {where} accepts only
+    {accepted}: Envoy rejects the ECDS update and the filter gets no config
 """
 
 

@@ -34,6 +34,8 @@ def config_dump(result: CompileResult, *, include_eds: bool = True) -> config_du
         entry = ccd.dynamic_active_clusters.add(version_info=VERSION)
         entry.cluster.Pack(c)
     dump.configs.add().Pack(ccd)
+    for ecds in _ecds_sections(result):
+        dump.configs.add().Pack(ecds)
     if include_eds:
         ecd = config_dump_shared_pb2.EndpointsConfigDump()
         for cla in result.endpoints:
@@ -71,6 +73,23 @@ def config_dump(result: CompileResult, *, include_eds: bool = True) -> config_du
             entry.secret.Pack(secret)
         dump.configs.add().Pack(scd)
     return dump
+
+
+def _ecds_sections(result: CompileResult) -> list[config_dump_shared_pb2.EcdsConfigDump]:
+    """One EcdsConfigDump per filter type that asked for a resource (``ecds_filter_http``...),
+    in Envoy's order (its config tracker's sorted keys, between clusters and endpoints); a name
+    pushed twice shows once, as the last push left it; entries sorted by name."""
+    by_section: dict[str, dict[str, Any]] = {}
+    for ext in getattr(result, "extension_configs", None) or []:
+        for section in ext.sections:
+            by_section.setdefault(section, {})[ext.config.name] = ext.config
+    out = []
+    for section in sorted(by_section):
+        ecds = config_dump_shared_pb2.EcdsConfigDump()
+        for name in sorted(by_section[section]):
+            ecds.ecds_filters.add(version_info=VERSION).ecds_filter.Pack(by_section[section][name])
+        out.append(ecds)
+    return out
 
 
 def _inline_route_configs(listener: Any) -> list[Any]:

@@ -15,7 +15,10 @@ every injected workload, first pod of each controller):
 - ML1302: a rule that needs the peer's identity (``principals``, ``namespaces``,
   ``serviceAccounts``, ``source.principal``...) on a workload whose PeerAuthentication mode is
   DISABLE: without mTLS the peer has no certificate, the rule never matches.
-- ML1303: an EnvoyFilter patch that changed nothing on any sidecar it selects.
+- ML1303: an EnvoyFilter patch that changed nothing on any proxy it selects (sidecars, and
+  gateways for GATEWAY/ANY patches); an EXTENSION_CONFIG ADD counts when a filter asks for it.
+- ML1304: a BOOTSTRAP patch (nothing applies those since Istio 1.21).
+- ML1305: an EXTENSION_CONFIG whose type the filter asking for it refuses (from the compiler).
 """
 
 from __future__ import annotations
@@ -30,19 +33,23 @@ METADATA = Metadata(
     name="meshlens.AuthorizationEffect",
     description="Authorization policies and EnvoyFilters as compiled for each sidecar",
     inputs=("AuthorizationPolicy", "EnvoyFilter", "PeerAuthentication", "Pod"),
-    codes=("ML1300", "ML1301", "ML1302", "ML1303"),
+    codes=("ML1300", "ML1301", "ML1302", "ML1303", "ML1304", "ML1305"),
 )
 IDENTITY_KEYS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "serviceAccounts",
                  "notServiceAccounts", "trustDomains", "notTrustDomains")
 IDENTITY_WHEN = ("source.principal", "source.namespace", "source.serviceAccount", "source.trustDomain")
 
 
-def _proxies(ctx: Context) -> list[Any]:
-    from meshlens.model.proxy import Proxy
+def _proxies(ctx: Context, *, gateways: bool = False) -> list[Any]:
+    """The first pod of each injected controller (and, with ``gateways``, of each gateway)."""
+    from meshlens.model.proxy import ROUTER, Proxy, infer_proxy_type
 
     seen: dict[str, Any] = {}
     for w in sorted(ctx.mesh.registry.workloads, key=lambda w: (w.namespace, w.name)):
-        if w.injected:
+        kind = infer_proxy_type(w) if gateways else ""
+        if kind == ROUTER:
+            seen.setdefault(proxy_ref(w), Proxy(w, ROUTER))
+        elif w.injected:
             seen.setdefault(proxy_ref(w), Proxy(w))
     return list(seen.values())
 
@@ -126,26 +133,36 @@ def _envoy_filters(ctx: Context) -> Iterator[Finding]:
         return
     root = ctx.mesh.mesh_config.root_namespace
     applied: set[tuple[str, str, int]] = set()
-    selected: set[tuple[str, str]] = set()
-    for proxy in _proxies(ctx):
+    selected: dict[tuple[str, str], set[str]] = {}
+    reported: set[tuple[str, str]] = set()
+    for proxy in _proxies(ctx, gateways=True):
         mine = envoy_filters_for(ctx.resources, proxy.namespace, proxy.labels, root)
         if not mine:
             continue
-        selected.update((r.namespace, r.name) for r in mine)
+        for r in mine:
+            selected.setdefault((r.namespace, r.name), set()).add(proxy.type)
         result = compile_proxy(ctx.mesh, proxy)
         for r in mine:
             done = result.provenance.of("envoyfilter", f"{r.namespace}/{r.name}")
             applied.update((r.namespace, r.name, int(k.split("[")[1].rstrip("]"))) for k in done)
+        for d in result.diagnostics:
+            if d.code == "ML1305" and (str(d.resource), d.message) not in reported:
+                reported.add((str(d.resource), d.message))
+                res = next(r for r in mine if r.ref == d.resource)
+                yield finding("ML1305", res, d.path, **d.args)
     for ef in efs:
-        if (ef.namespace, ef.name) not in selected:
-            continue  # selects no sidecar: its workloadSelector is the problem, not a patch
+        types = selected.get((ef.namespace, ef.name))
+        if types is None:
+            continue  # selects no proxy: its workloadSelector is the problem, not a patch
         for i, cp in enumerate(ef.spec.get("configPatches") or []):
             apply_to = str((cp or {}).get("applyTo") or "") if isinstance(cp, dict) else ""
-            if apply_to in ("EXTENSION_CONFIG", "BOOTSTRAP"):
+            if apply_to == "BOOTSTRAP":
+                yield finding("ML1304", ef, ("spec", "configPatches", i), index=i)
                 continue
             ctx_name = str(((cp or {}).get("match") or {}).get("context") or "ANY")
-            if ctx_name in ("GATEWAY", "WAYPOINT"):
-                continue
+            if ctx_name == "WAYPOINT" or (ctx_name == "GATEWAY" and "router" not in types) or (
+                    ctx_name.startswith("SIDECAR") and "sidecar" not in types):
+                continue  # nothing of that kind selected (waypoints are not compiled)
             if (ef.namespace, ef.name, i) not in applied:
                 yield finding("ML1303", ef, ("spec", "configPatches", i), index=i)
 
@@ -189,4 +206,20 @@ DOCS = {
         quiet="The patch changes at least one sidecar's config.",
         example="match: {context: SIDECAR_INBOUND, listener: {portNumber: 9080}}   # on inbound "
                 "the port is the target port, e.g. 8080"),
+    "ML1304": CodeDoc(
+        checks="An EnvoyFilter configPatch with applyTo BOOTSTRAP on an EnvoyFilter that selects "
+               "a proxy.",
+        matters="Neither istiod nor pilot-agent applies bootstrap patches since Istio 1.21 (the "
+                "experimental bootstrap discovery was removed): the bootstrap is unchanged.",
+        quiet="The change is made in the proxy's ProxyConfig or a custom bootstrap template "
+              "instead.",
+        example="- applyTo: BOOTSTRAP\n  patch: {operation: MERGE, value: {stats_flush_interval: 7s}}"),
+    "ML1305": CodeDoc(
+        checks="An EXTENSION_CONFIG ADD whose typed_config type is not among the type_urls of the "
+               "filter (config_discovery) that asks for it by name.",
+        matters="Envoy rejects the ECDS update: the filter keeps no config, its listener stays "
+                "warming or the filter uses its default config.",
+        quiet="The type is listed in the filter's config_discovery.type_urls.",
+        example="config_discovery: {type_urls: [...wasm.v3.Wasm]} but EXTENSION_CONFIG "
+                "typed_config @type ...lua.v3.Lua"),
 }

@@ -27,7 +27,8 @@ def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: s
     if e is None:
         names = {"cluster": [c.name for c in result.clusters],
                  "listener": [x.name for x in result.listeners or []],
-                 "route": [x.name for x in result.routes or []]}[kind]
+                 "route": [x.name for x in result.routes or []],
+                 "extension_config": [e.config.name for e in result.extension_configs]}[kind]
         close = [n for n in names if name.lower() in n.lower()][:10] or names[:10]
         fail(f"no {kind} named {name!r} for {result.proxy.name}.{result.proxy.namespace}; "
              f"{kind}s: {', '.join(close)}")
@@ -41,7 +42,7 @@ def _explain(kind: str, name: str, proxy: str, filename: list[str], namespace: s
         sys.stdout.write(render_text(e))
 
 
-def _register(kind: str) -> None:
+def _register(kind: str, command_name: str | None = None) -> None:
     def command(
         name: Annotated[str, typer.Argument(help="Its name, as proxy-config prints it")],
         proxy: Annotated[str, typer.Argument(help="POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]")],
@@ -54,11 +55,12 @@ def _register(kind: str) -> None:
         _explain(kind, name, proxy, filename, namespace, mesh_config, output, proxy_type)
 
     command.__doc__ = f"Every field of one Envoy {kind} with its value and origin."
-    explain_app.command(kind)(command)
+    explain_app.command(command_name or kind)(command)
 
 
 for _kind in ("cluster", "listener", "route"):
     _register(_kind)
+_register("extension_config", "extension-config")  # ECDS resources from EnvoyFilter EXTENSION_CONFIG patches
 
 
 @explain_app.command("flag")

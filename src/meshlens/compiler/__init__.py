@@ -43,6 +43,8 @@ class CompileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     options: CompileOptions = field(default_factory=CompileOptions)
     gateway: Any = None  # model.gateways.MergedGateway for a router
+    #: ECDS resources (compiler.envoyfilter.extension.ExtensionConfig) from EnvoyFilters
+    extension_configs: list[Any] = field(default_factory=list)
 
     def cluster(self, name: str) -> cluster_pb2.Cluster | None:
         for c in self.clusters:

@@ -33,6 +33,9 @@ Envoy 1.40 can validate without a control plane (:func:`build_validation_bootstr
        mode never fetches secrets; secrets in a SecretsConfigDump are ignored (Envoy redacts keys).
    (d) ``rds`` in an HttpConnectionManager becomes the inline ``route_config`` of that name from
        the routes section (an empty one with that name if absent).
+   (e) A filter (HTTP, network or listener) whose ``config_discovery`` names a resource of an
+       ECDS section gets that resource's ``typed_config`` inline, so its content is checked too
+       (validate mode never fetches ECDS); a name without a resource is left to ECDS.
 
 What validate mode accepts (Envoy 1.40, measured here):
 
@@ -241,6 +244,7 @@ class _Sections:
     bootstrap: bootstrap_pb2.Bootstrap
     endpoints: dict[str, endpoint_pb2.ClusterLoadAssignment]
     routes: dict[str, route_pb2.RouteConfiguration]
+    ecds: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dump(cls, parsed: config_dump_pb2.ConfigDump) -> _Sections:
@@ -280,7 +284,12 @@ class _Sections:
         bs.static_resources.clusters.extend(clusters.values())
         del bs.static_resources.listeners[:]
         bs.static_resources.listeners.extend(listeners.values())
-        return cls(bs, endpoints, routes)
+        ecds: dict[str, Any] = {}
+        for sec in sections.get("envoy.admin.v3.EcdsConfigDump", []):
+            for f in sec.ecds_filters:
+                ext = unpack(f.ecds_filter)
+                ecds[ext.name] = ext
+        return cls(bs, endpoints, routes, ecds)
 
 
 def _add_new(by_name: dict[str, Any], resource: Any) -> None:
@@ -312,7 +321,16 @@ class _Rewriter:
             self._inline_rds(msg)
         elif name == "envoy.extensions.transport_sockets.tls.v3.SdsSecretConfig":
             self._resolve_sds(msg)
+        elif "config_discovery" in msg.DESCRIPTOR.fields_by_name and msg.HasField("config_discovery"):
+            self._inline_ecds(msg)
         self.extensions.visit(msg)
+
+    def _inline_ecds(self, f: Any) -> None:
+        found = self.sections.ecds.get(f.name)
+        if found is None or not found.HasField("typed_config"):
+            return
+        f.typed_config.CopyFrom(found.typed_config)  # a oneof: clears config_discovery
+        self.changes.append(f"{self.where}: ECDS {f.name!r} inlined")
 
     def _inline_eds(self, cluster: Any) -> None:
         if not cluster.HasField("type") or cluster.type != cluster_pb2.Cluster.EDS:

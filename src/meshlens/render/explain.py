@@ -93,9 +93,10 @@ def _lookup(origins: dict[str, Origin], path: str) -> tuple[Origin | None, str]:
 
 
 def explain(result: CompileResult, kind: str, name: str) -> Explanation | None:
-    """Explain the cluster/listener/route ``name`` of a compiled proxy; None if absent."""
+    """Explain the cluster/listener/route/extension_config (ECDS) ``name``; None if absent."""
     messages = {"cluster": result.clusters, "listener": result.listeners or [],
-                "route": result.routes or []}[kind]
+                "route": result.routes or [],
+                "extension_config": [e.config for e in result.extension_configs]}[kind]
     msg = next((m for m in messages if m.name == name), None)
     if msg is None:
         return None

@@ -16,11 +16,24 @@ patching the finished resources in the same order, which this stage does:
   virtualOutbound, then inbound);
 - RDS route configurations (`BuildSidecarOutboundVirtualHosts` caller) in SIDECAR_OUTBOUND.
 
+A gateway (router) gets everything in the GATEWAY context (`buildClusters` default branch:
+service clusters, BlackHoleCluster, the SNI-DNAT clusters, then the ADDs;
+`ListenerBuilder.patchListeners` for ``Router``: all listeners with ADDs; `BuildHTTPRoutes` for
+``Router``: every route configuration, matched by gateway, port name and server port). A
+WAYPOINT patch never applies: istiod builds no sidecar or gateway config in that context (the
+webhook skips its validation too) and meshlens compiles no waypoints. ``normalizeClusters``
+keeps the first of the non-service clusters (BlackHole, Passthrough, inbound, SNI-DNAT, ADDs)
+that share a name.
+
+EXTENSION_CONFIG ADD patches become the ECDS resources (:mod:`.extension`,
+`InsertedExtensionConfigurations`) that the filters' ``config_discovery`` ask for. BOOTSTRAP
+patches change nothing: since Istio 1.21 (BDS removed, ``agent: remove BDS``) neither istiod
+nor pilot-agent applies them; each is recorded as not applied and reported (ML1304).
+
 Every applied patch is recorded in the provenance of what it changed ("patched by EnvoyFilter
 NS/NAME" with the patch's file:line), and under ``("envoyfilter", "NS/NAME")`` per patch, which
 the analyzers read to find patches that match nothing. Endpoints of a removed cluster are
-dropped. Not modelled: EXTENSION_CONFIG and BOOTSTRAP patches (ECDS and the bootstrap are not
-compiled from EnvoyFilters here), GATEWAY and WAYPOINT contexts (meshlens compiles sidecars).
+dropped.
 """
 
 from __future__ import annotations
@@ -32,13 +45,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 
 from meshlens.compiler.envoyfilter.cluster import apply_cluster_merge, inserted_clusters
+from meshlens.compiler.envoyfilter.extension import apply_extension_configs, note_bootstrap_patches
 from meshlens.compiler.envoyfilter.listener import HCM, Applied, patch_listeners
 from meshlens.compiler.envoyfilter.patches import Patch, merged_patches
 from meshlens.compiler.envoyfilter.route import patch_route_configuration
 
 __all__ = ["apply_envoy_filters"]
 
-OUTBOUND, INBOUND = "SIDECAR_OUTBOUND", "SIDECAR_INBOUND"
+OUTBOUND, INBOUND, GATEWAY = "SIDECAR_OUTBOUND", "SIDECAR_INBOUND", "GATEWAY"
 
 
 def _node_metadata(out: Any) -> dict[str, str]:
@@ -92,10 +106,56 @@ def _clusters(ctx: Any, out: Any, patches: list[Patch]) -> None:
             block.append(c)
         for p, _ in added:
             _record(out, "cluster", p.value.name, [(p, "")])
-    names = {c.name for c in outbound + inbound}
-    out.clusters = outbound + inbound
+    _set_clusters(out, outbound + inbound)
+
+
+def _is_service_cluster(name: str) -> bool:
+    """A cluster of a service (`buildOutboundClusters` writes those straight to the resources)."""
+    return name.startswith("outbound|")
+
+
+def _set_clusters(out: Any, clusters: list[Any]) -> None:
+    """The patched CDS list; `normalizeClusters` drops a later non-service cluster whose name
+    was already taken by another non-service cluster (an ADD named BlackHoleCluster...)."""
+    seen: set[str] = set()
+    kept = []
+    for c in clusters:
+        if not _is_service_cluster(c.name):
+            if c.name in seen:
+                continue
+            seen.add(c.name)
+        kept.append(c)
+    names = {c.name for c in kept}
+    out.clusters = kept
     out.built = [b for b in out.built if b.cluster.name in names]
     out.endpoints = [e for e in out.endpoints if e.cluster_name in names]
+
+
+def _gateway(out: Any, patches: dict[str, list[Patch]]) -> None:
+    """A router: every cluster, listener and route configuration in the GATEWAY context."""
+    kept: list[Any] = []
+    for c in out.clusters:
+        applied: Applied = []
+        patched = apply_cluster_merge(GATEWAY, patches.get("CLUSTER", []), c, [], applied)
+        _record(out, "cluster", c.name, applied)
+        if patched is not None:
+            kept.append(patched)
+    added: Applied = []
+    kept.extend(inserted_clusters(GATEWAY, patches.get("CLUSTER", []), added))
+    for p, _ in added:
+        _record(out, "cluster", p.value.name, [(p, "")])
+    _set_clusters(out, kept)
+    if out.listeners is not None:
+        done: dict[str, Applied] = {}
+        out.listeners = patch_listeners(GATEWAY, patches, out.listeners, skip_adds=False,
+                                        applied=done)
+        for name, applied in done.items():
+            _record(out, "listener", name, applied)
+    port_map = out.gateway.port_map if out.gateway is not None else {}
+    for rc in out.routes or []:
+        applied = []
+        patch_route_configuration(GATEWAY, patches, rc, applied, port_map)
+        _record(out, "route", rc.name, applied)
 
 
 def _inline_routes(lis: Any, patches: dict[str, list[Patch]], out: Any) -> None:
@@ -150,7 +210,12 @@ def apply_envoy_filters(ctx: Any, out: Any) -> None:
                              version=ctx.options.istio_version, metadata=_node_metadata(out))
     if not patches:
         return
-    _clusters(ctx, out, patches.get("CLUSTER", []))
-    if out.listeners is not None:
-        _listeners(out, patches)
-    _routes(out, patches)
+    if proxy.is_router:
+        _gateway(out, patches)
+    else:
+        _clusters(ctx, out, patches.get("CLUSTER", []))
+        if out.listeners is not None:
+            _listeners(out, patches)
+        _routes(out, patches)
+    apply_extension_configs(out, patches.get("EXTENSION_CONFIG", []))
+    note_bootstrap_patches(out, patches.get("BOOTSTRAP", []))

@@ -3,9 +3,13 @@
 Layer: L4. Imports: resources.envoyfilter (value conversion), compiler.provenance.
 
 `PushContext.EnvoyFilters` / `getMatchedEnvoyFilters` (``pilot/pkg/model/push_context.go``): the
-root namespace's EnvoyFilters and the proxy's namespace's whose ``workloadSelector.labels`` are a
-subset of the proxy's labels (none with ``targetRefs``: those attach to gateways and
-waypoints), sorted by ``priority``, then root namespace first, then creation time, then
+root namespace's EnvoyFilters and the proxy's namespace's that `ShouldAttachPolicy`
+(``policyattachment.go``) attaches: for a proxy without the
+``gateway.networking.k8s.io/gateway-name`` label (sidecars, Istio-chart gateways) one without
+``targetRefs`` whose ``workloadSelector.labels`` are a subset of the proxy's labels; for a
+Gateway API gateway one whose ``targetRefs`` name its ``Gateway`` (same namespace), or, without
+``targetRefs``, the selector (``ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY``, default on), sorted
+by ``priority``, then root namespace first, then creation time, then
 ``name.namespace``; each one's patches in order, grouped by ``applyTo``. `convertToEnvoyFilterWrapper`:
 a patch without ``match`` matches context ANY; INSERT_* on anything but filters and routes
 become ADD; a value that does not convert is dropped. `proxyMatch`: ``proxyVersion`` is a regex
@@ -62,10 +66,21 @@ class Patch:
         return cur if isinstance(cur, dict) else None
 
 
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+
 def _selected(res: Any, namespace: str, labels: dict[str, str]) -> bool:
+    """`ShouldAttachPolicy` for an EnvoyFilter (waypoints are not modelled)."""
     spec = res.spec
-    if spec.get("targetRefs"):
-        return False
+    refs = [r for r in spec.get("targetRefs") or [] if isinstance(r, dict)]
+    gateway = labels.get(GATEWAY_NAME_LABEL)
+    if refs:
+        if gateway is None or res.namespace != namespace:
+            return False
+        return any(str(r.get("group") or "") == GATEWAY_API_GROUP and r.get("kind") == "Gateway"
+                   and r.get("name") == gateway and str(r.get("namespace") or namespace) == namespace
+                   for r in refs)
     ws = spec.get("workloadSelector")
     want = ws.get("labels") if isinstance(ws, dict) else None
     return not isinstance(want, dict) or all(labels.get(k) == v for k, v in want.items())

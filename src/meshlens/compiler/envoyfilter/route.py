@@ -5,9 +5,13 @@ Layer: L4. Imports: compiler.envoyfilter.patches, compiler.names.
 ``pilot/pkg/networking/core/envoyfilter/rc_patch.go``: `ApplyRouteConfigurationPatches` (MERGE
 of the route configuration), `patchVirtualHosts` / `patchVirtualHost` (REMOVE, MERGE, REPLACE,
 then ADD), `patchHTTPRoutes` / `patchHTTPRoute` (REMOVE, MERGE; then ADD, INSERT_BEFORE/AFTER,
-INSERT_FIRST), `routeConfigurationMatch` (``name``; ``portNumber`` against the number the name
-carries: ``8080`` for an outbound RDS name, the port of ``inbound|8080||``), `virtualHostMatch`
-(``name``, ``domainName`` among the domains), `routeMatch` (``name``, ``action``).
+INSERT_FIRST), `routeConfigurationMatch` (sidecars: ``name``; ``portNumber`` against the number
+the name carries: ``8080`` for an outbound RDS name, the port of ``inbound|8080||``; GATEWAY:
+``name``, ``portName`` and ``gateway`` (``NS/NAME``) read from the route name by
+`ParseGatewayRDSRouteName`, ``portNumber`` against the Gateway server ports that resolved to the
+route's port (`anyPortMatches` over ``MergedGateway.PortMap``), else the route's port itself),
+`virtualHostMatch` (``name``, ``domainName`` among the domains), `routeMatch` (``name``,
+``action``).
 """
 
 from __future__ import annotations
@@ -29,14 +33,46 @@ def _port_of(name: str) -> int:
     return int(name) if name.isdigit() else 0
 
 
-def rc_match(rc: Any, p: Patch) -> bool:
-    """`routeConfigurationMatch` (sidecar contexts)."""
+def parse_gateway_rds_name(name: str) -> tuple[int, str, str]:
+    """`ParseGatewayRDSRouteName`: (port number, port name, ``NS/NAME``) of a gateway route name.
+
+    Example:
+        >>> parse_gateway_rds_name("https.443.https-web.web-gw.istio-system")
+        (443, 'https-web', 'istio-system/web-gw')
+        >>> parse_gateway_rds_name("http.8080")
+        (8080, '', '')
+    """
+    def number(text: str) -> int:
+        return int(text) if text.isdigit() else 0
+
+    if name.startswith("http."):
+        return number(name[len("http."):]), "", ""
+    if name.startswith("https.") and name.count(".") == 4:
+        port, port_name, gw, ns = name[len("https."):].split(".")
+        return number(port), port_name, f"{ns}/{gw}"
+    return 0, "", ""
+
+
+def rc_match(rc: Any, p: Patch, ctx: str = "SIDECAR_OUTBOUND",
+             port_map: dict[int, set[int]] | None = None) -> bool:
+    """`routeConfigurationMatch` (``port_map``: `MergedGateway.PortMap` for a gateway)."""
     m = p.sub("routeConfiguration")
     if m is None:
         return True
     if m.get("name") and m["name"] != rc.name:
         return False
-    return not (m.get("portNumber") and int(m["portNumber"]) != _port_of(rc.name))
+    want = int(m.get("portNumber") or 0)
+    if ctx != "GATEWAY":
+        return not (want and want != _port_of(rc.name))
+    number, port_name, gateway = parse_gateway_rds_name(rc.name)
+    if m.get("portName") and m["portName"] != port_name:
+        return False
+    if m.get("gateway") and m["gateway"] != gateway:
+        return False
+    if want:  # `anyPortMatches`
+        ports = (port_map or {}).get(number)
+        return want in ports if ports is not None else want == number
+    return True
 
 
 def vhost_match(vh: Any, p: Patch) -> bool:
@@ -62,12 +98,13 @@ def route_match(r: Any, p: Patch) -> bool:
     return True
 
 
-def _routes(ctx: str, patches: list[Patch], rc: Any, vh: Any, applied: Applied, where: str) -> None:
+def _routes(ctx: str, patches: list[Patch], rc: Any, vh: Any, applied: Applied, where: str,
+            port_map: dict[int, set[int]] | None) -> None:
     """`patchHTTPRoutes`."""
     removed = set()
     for i, r in enumerate(vh.routes):
         for p in patches:
-            if not (p.context_matches(ctx) and rc_match(rc, p) and vhost_match(vh, p)
+            if not (p.context_matches(ctx) and rc_match(rc, p, ctx, port_map) and vhost_match(vh, p)
                     and route_match(r, p)):
                 continue
             if p.operation == "REMOVE":
@@ -80,7 +117,7 @@ def _routes(ctx: str, patches: list[Patch], rc: Any, vh: Any, applied: Applied, 
     if removed:
         replace_items(vh.routes, [r for i, r in enumerate(vh.routes) if i not in removed])
     for p in patches:
-        if not (p.context_matches(ctx) and rc_match(rc, p) and vhost_match(vh, p)):
+        if not (p.context_matches(ctx) and rc_match(rc, p, ctx, port_map) and vhost_match(vh, p)):
             continue
         has = p.sub("routeConfiguration", "vhost", "route") is not None
         if p.operation == "INSERT_FIRST":
@@ -93,17 +130,17 @@ def _routes(ctx: str, patches: list[Patch], rc: Any, vh: Any, applied: Applied, 
 
 
 def patch_route_configuration(ctx: str, patches: dict[str, list[Patch]], rc: Any,
-                              applied: Applied) -> None:
+                              applied: Applied, port_map: dict[int, set[int]] | None = None) -> None:
     """`ApplyRouteConfigurationPatches`."""
     for p in patches.get("ROUTE_CONFIGURATION", []):
-        if is_merge(p.operation) and p.context_matches(ctx) and rc_match(rc, p):
+        if is_merge(p.operation) and p.context_matches(ctx) and rc_match(rc, p, ctx, port_map):
             merge_value(p, rc)
             applied.append((p, ""))
     vpatches = patches.get("VIRTUAL_HOST", [])
     removed = set()
     for i, vh in enumerate(rc.virtual_hosts):
         for p in vpatches:
-            if not (p.context_matches(ctx) and rc_match(rc, p) and vhost_match(vh, p)):
+            if not (p.context_matches(ctx) and rc_match(rc, p, ctx, port_map) and vhost_match(vh, p)):
                 continue
             if p.operation == "REMOVE":
                 removed.add(vh.name)
@@ -117,9 +154,10 @@ def patch_route_configuration(ctx: str, patches: dict[str, list[Patch]], rc: Any
                 continue
             applied.append((p, f"virtual_hosts[{i}]"))
         if vh.name not in removed:
-            _routes(ctx, patches.get("HTTP_ROUTE", []), rc, vh, applied, f"virtual_hosts[{i}]")
+            _routes(ctx, patches.get("HTTP_ROUTE", []), rc, vh, applied, f"virtual_hosts[{i}]",
+                    port_map)
     for p in vpatches:
-        if p.operation == "ADD" and p.context_matches(ctx) and rc_match(rc, p):
+        if p.operation == "ADD" and p.context_matches(ctx) and rc_match(rc, p, ctx, port_map):
             rc.virtual_hosts.append(clone(p))
             applied.append((p, f"virtual_hosts[{len(rc.virtual_hosts) - 1}]"))
     if removed:
