@@ -16,6 +16,24 @@ from meshlens.cli.common import (Files, MeshConfigOpt, Namespace, ProxyTypeOpt, 
                                  load_files)
 
 
+def _epoch(text: str | None) -> float:
+    """``--now``: epoch seconds or an ISO 8601 time (UTC unless it says otherwise)."""
+    import time
+    from datetime import UTC, datetime
+
+    if text is None:
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"--now {text!r} is neither epoch seconds nor an ISO 8601 time") from exc
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 class TraceOutput(str, Enum):
     tree = "tree"
     json = "json"
@@ -49,6 +67,8 @@ def trace_cmd(
                                                  "the connection")] = False,
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="exit 0 whatever the verdict")] = False,
     proxy_type: ProxyTypeOpt = None,
+    now: Annotated[str | None, typer.Option("--now", help="the time of the request for JWT exp/nbf "
+                                            "checks: epoch seconds or ISO 8601 (default: now)")] = None,
 ) -> None:
     """Trace a request: capture → listener → route → cluster → endpoints → server sidecar.
 
@@ -70,7 +90,7 @@ def trace_cmd(
                             alpn=[a.strip() for a in alpn.split(",") if a.strip()] if alpn is not None else None,
                             http2=http2, upstream_status=upstream_status,
                             upstream_delay=parse_seconds(upstream_delay) if upstream_delay else 0.0,
-                            upstream_reset=upstream_reset)
+                            upstream_reset=upstream_reset, now=_epoch(now))
     except ValueError as exc:
         fail(str(exc))
     loaded = load_files(filename, mesh_config)

@@ -69,6 +69,7 @@ class Request:
     upstream_status: int | None = None
     upstream_delay: float = 0.0
     upstream_reset: bool = False
+    now: float | None = None  # the time of the request (epoch seconds): JWT exp/nbf; None: unchecked
 
     @classmethod
     def parse(cls, url: str, *, headers: list[str] | None = None, method: str = "GET",

@@ -13,9 +13,10 @@ denial ends the request: HTTP answers ``403 RBAC: access denied`` with response 
 What a request carries here: the peer's URI SAN (``authenticated``: only over mTLS), the
 downstream address (``direct_remote_ip``, ``remote_ip``: no XFF on a sidecar's inbound), the
 local address and port (``destination_ip``/``destination_port``: the target port), and for
-HTTP the headers with ``:method``, ``:path`` and ``:authority``. No JWT is ever validated here,
-so ``metadata`` matchers on the jwt_authn payload do not match; ext_authz (CUSTOM) decisions are
-made by the external service and are reported, not simulated.
+HTTP the headers with ``:method``, ``:path`` and ``:authority``, and the time (``now``) for
+jwt_authn's ``exp``/``nbf``; the jwt_authn filter (:mod:`meshlens.compiler.authn.evaluate`)
+runs where it sits in the chain and its payload is what ``metadata`` matchers read; ext_authz
+(CUSTOM) decisions are made by the external service and are reported, not simulated.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class RbacRequest:
     sni: str = ""
     headers: dict[str, str] | None = None  # lower-case names with :method/:path/:authority; None: TCP
     jwt_payload: dict[str, Any] | None = None  # set by the jwt_authn filter of the chain
+    now: float | None = None  # seconds since the epoch, for jwt_authn's exp/nbf (None: unchecked)
 
 
 @dataclass(slots=True)
@@ -284,7 +286,7 @@ def evaluate_chain(chain: Any, index: int, req: RbacRequest) -> Decision:
                 if hf.typed_config.Is(jwt_pb2.JwtAuthentication.DESCRIPTOR):
                     cfg = jwt_pb2.JwtAuthentication()
                     hf.typed_config.Unpack(cfg)
-                    out.jwt, out.jwt_path = run_jwt_authn(cfg, req.headers), hpath
+                    out.jwt, out.jwt_path = run_jwt_authn(cfg, req.headers, now=req.now), hpath
                     if out.jwt.status:
                         return out
                     req.jwt_payload = out.jwt.payload
@@ -344,7 +346,8 @@ def inbound_rbac(server: Any, chain: Any, index: int, client: Any, req: Any, *, 
     wl = client.proxy.workload
     td = client.mesh.mesh_config.trust_domain if client.mesh is not None else "cluster.local"
     principal_ = f"spiffe://{td}/ns/{wl.namespace}/sa/{wl.service_account or 'default'}" if mtls else ""
-    rr = RbacRequest(client.proxy.ip, dest_ip, dest_port, principal_, "", headers)
+    rr = RbacRequest(client.proxy.ip, dest_ip, dest_port, principal_, "", headers,
+                     now=getattr(req, "now", None))
     decision = evaluate_chain(chain, index, rr)
     if not decision.steps and not decision.ext_authz and decision.jwt is None:
         return None
