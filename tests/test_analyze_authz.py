@@ -61,3 +61,43 @@ spec:
     found = codes(ef)
     assert [c for c, _ in found] == ["ML1303"]
     assert "configPatches[0]" in found[0][1]
+
+
+JWT_ROUTE = """---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: claims, namespace: foo}
+spec:
+  hosts: [httpbin.example.com]
+  gateways: [gw]
+  http:
+  - match: [{headers: {"@request.auth.claims[groups]": {exact: admin}}}]
+    route: [{destination: {host: httpbin.foo.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: foo}
+spec:
+  selector: {app: httpbin}
+  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ["*"]}]
+"""
+REQUEST_AUTHN = """---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  jwtRules: [{issuer: issuer.example.com, jwksUri: https://issuer.example.com/jwks}]
+"""
+
+
+def test_jwt_claim_route_needs_request_authentication_on_the_gateway_pods() -> None:
+    """istioctl `JWTClaimRouteAnalyzer` (IST0149)."""
+    loaded = load_string(WORKLOAD + JWT_ROUTE, "a.yaml")
+    found = run(loaded, proxies=(), analyzers=by_name(["virtualservice.JWTClaimRouteAnalyzer"]),
+                include_input_diagnostics=False)
+    assert [(f.code, f.istio_code) for f in found] == [("ML1162", "IST0149")]
+    assert "@request.auth.claims[groups]" in found[0].message and "foo/gw" in found[0].message
+    quiet = load_string(WORKLOAD + JWT_ROUTE + REQUEST_AUTHN, "a.yaml")
+    assert run(quiet, proxies=(), analyzers=by_name(["virtualservice.JWTClaimRouteAnalyzer"]),
+               include_input_diagnostics=False) == []

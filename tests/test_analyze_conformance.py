@@ -12,8 +12,7 @@ de-duplication by rendered line.
 Cases not run, and why (each needs a kind meshlens does not read, or a harness meshlens does not
 have):
 
-* RequestAuthentication: virtualServiceJWTClaimRoute; MeshNetworks: unknown service registry in
-  mesh networks.
+* MeshNetworks: unknown service registry in mesh networks.
 * ConfigMap (the sidecar injector's configuration): istioInjectionEnableNamespacesByDefault,
   istioInjectionProxyImageMismatch, injectionImageDistroless,
   injectionImageDistrolessNoMeshConfig (and ProxyConfig), istioInjectionProxyImageMismatchAbsolute,
@@ -42,7 +41,6 @@ from meshlens.analyze.inputs import load_for_analysis
 from meshlens.analyze.report import finalize
 
 SKIPPED = {
-    "virtualServiceJWTClaimRoute": "needs RequestAuthentication",
     "unknown service registry in mesh networks": "needs MeshNetworks",
     **dict.fromkeys([
         "istioInjectionEnableNamespacesByDefault", "istioInjectionProxyImageMismatch",
@@ -82,7 +80,7 @@ def test_every_case_is_run_or_skipped_with_a_reason(conformance: Path) -> None:
     mirrored = {a.METADATA.name for a in ANALYZERS}
     unknown = {c["analyzer"] for c in _cases(conformance) if c["name"] in run_names} - mirrored
     assert not unknown, f"cases run by no analyzer: {unknown}"
-    assert len(run_names) == 74
+    assert len(run_names) == 75
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])

@@ -304,6 +304,11 @@ ML1160 warning IST0127 AuthorizationPolicy selects no workload
     No matching workloads for this resource with the following labels: {labels}
 ML1161 error   IST0101 AuthorizationPolicy namespace not found
     Referenced {what} not found: {value}
+ML1162 error   IST0149 JWT claim route without RequestAuthentication
+    The virtual service uses the JWT claim based routing (key: {key}) but found no request
+    authentication for the gateway ({gateway}) pod ({pod}). The request authentication must
+    first be applied for the gateway pods to validate the JWT token and make the claims
+    available for routing.
 ML1171 warning IST0151 EnvoyFilter relative operation without priority
     This EnvoyFilter does not have a priority and has a relative patch operation set which can
     cause the EnvoyFilter not to be applied. Using the INSERT_FIRST of ADD option or setting the

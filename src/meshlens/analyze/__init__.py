@@ -68,6 +68,7 @@ from meshlens.analyze import (
     vs_destination_rules,
     vs_gateway_hosts,
     vs_internal_gateway,
+    vs_jwt_claim_route,
     vs_unreachable_rules,
     zero_means_default,
 )
@@ -99,6 +100,7 @@ ANALYZERS: tuple[ModuleType, ...] = (
     injection,
     authz_policies,
     envoyfilter_patch,
+    vs_jwt_claim_route,
     route_no_cluster,
     empty_endpoints,
     unused_subsets,

@@ -137,4 +137,10 @@ FIXES: dict[str, Fix] = {
                       "or match on ipBlocks instead of identities."),
     "ML1303": Fix("", "Fix the match (context, listener portNumber = target port on inbound, "
                       "filter names, cluster service/port) or remove the patch."),
+    "ML1304": Fix("", "Set the value through the pod's ProxyConfig (proxy.istio.io/config) or a "
+                      "custom bootstrap template, and remove the patch."),
+    "ML1305": Fix("", "Give the extension config a typed_config of a type the filter lists in "
+                      "config_discovery.type_urls, or add its type there."),
+    "ML1162": Fix("", "Apply a RequestAuthentication selecting pod {pod} (in istio-system or its "
+                      "namespace) so the gateway validates the JWT and sets the claims."),
 }
