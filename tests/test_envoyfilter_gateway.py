@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
@@ -222,3 +224,39 @@ def test_target_refs_attach_to_the_named_gateway_api_gateway_only() -> None:
     chart = gw("gateway-bookinfo", (TARGETED % ("istio-ingressgateway", LUA)).replace(
         "namespace: default", "namespace: istio-system"))
     assert "my.lua" not in http_filters(chart)
+
+
+# --- the patched gateway still loads in the real Envoy; analyze sees gateway patches -------------
+
+@pytest.mark.envoy
+def test_patched_gateway_config_loads_in_the_real_envoy() -> None:
+    from meshlens.emit import config_dump, to_dict
+    from meshlens.lab.envoy import validate_config_dump
+
+    lua = lua_patch("INSERT_BEFORE", context="GATEWAY").replace(
+        "inline_string: 'x'", "inline_string: 'function envoy_on_request(h) end'")
+    patches = lua + """  - applyTo: CLUSTER
+    match: {context: GATEWAY, cluster: {portNumber: 9080}}
+    patch: {operation: MERGE, value: {connect_timeout: 3s}}
+  - applyTo: HTTP_ROUTE
+    match: {context: GATEWAY, routeConfiguration: {portNumber: 8080}}
+    patch: {operation: MERGE, value: {decorator: {operation: patched}}}
+"""
+    r = gw("gateway-bookinfo", ef("all", patches, ns="istio-system"))
+    assert len(r.provenance.of("envoyfilter", "istio-system/all")) == 3
+    v = validate_config_dump(to_dict(config_dump(r)))
+    assert v.ok, v.error
+
+
+def test_analyze_checks_gateway_patches_against_the_gateway() -> None:
+    from meshlens.analyze import by_name, run
+
+    text = (CASES / "gateway-bookinfo" / "manifests.yaml").read_text()
+    patches = lua_patch("INSERT_BEFORE", context="GATEWAY") + lua_patch(
+        "INSERT_BEFORE", context="GATEWAY", port=9999)
+    loaded = load_string(text + ef("gw", patches, ns="istio-system",
+                                   extra="  workloadSelector: {labels: {istio: ingressgateway}}\n"),
+                         "m.yaml")
+    found = run(loaded, proxies=(), analyzers=by_name(["meshlens.AuthorizationEffect"]),
+                include_input_diagnostics=False)
+    assert [(f.code, f.path) for f in found] == [("ML1303", ("spec", "configPatches", 1))]
