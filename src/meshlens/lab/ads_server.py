@@ -46,8 +46,10 @@ ENDPOINT = _T + "envoy.config.endpoint.v3.ClusterLoadAssignment"
 LISTENER = _T + "envoy.config.listener.v3.Listener"
 ROUTE = _T + "envoy.config.route.v3.RouteConfiguration"
 SECRET = _T + "envoy.extensions.transport_sockets.tls.v3.Secret"
+EXTENSION = _T + "envoy.config.core.v3.TypedExtensionConfig"  # ECDS, by name like EDS/RDS
 TYPES = (CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET)
-SHORT = {CLUSTER: "CDS", ENDPOINT: "EDS", LISTENER: "LDS", ROUTE: "RDS", SECRET: "SDS"}
+SHORT = {CLUSTER: "CDS", ENDPOINT: "EDS", LISTENER: "LDS", ROUTE: "RDS", SECRET: "SDS",
+         EXTENSION: "ECDS"}
 _WILDCARD = frozenset({CLUSTER, LISTENER})
 
 
@@ -65,11 +67,14 @@ class Snapshot:
     @classmethod
     def build(cls, *, clusters: Iterable[Any] = (), endpoints: Iterable[Any] = (),
               listeners: Iterable[Any] = (), routes: Iterable[Any] = (),
-              secrets: Iterable[Any] = ()) -> Snapshot:
+              secrets: Iterable[Any] = (), extension_configs: Iterable[Any] = ()) -> Snapshot:
+        """``extension_configs`` (ECDS) are a type of their own only when there are some."""
         resources: dict[str, dict[str, any_pb2.Any]] = {}
         versions: dict[str, str] = {}
+        extensions = list(extension_configs)
         for type_url, items in ((CLUSTER, clusters), (ENDPOINT, endpoints), (LISTENER, listeners),
-                                (ROUTE, routes), (SECRET, secrets)):
+                                (ROUTE, routes), (SECRET, secrets),
+                                *(((EXTENSION, extensions),) if extensions else ())):
             packed: dict[str, any_pb2.Any] = {}
             digest = hashlib.sha256()
             for msg in items:
@@ -174,7 +179,9 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         """Install a node's snapshot and push it; returns the type URLs whose version changed."""
         state = self.nodes.setdefault(node_id, _NodeState())
         old = state.snapshot
-        changed = [t for t in TYPES if old is None or old.versions.get(t) != snapshot.versions.get(t)]
+        ecds = EXTENSION in snapshot.versions or (old is not None and EXTENSION in old.versions)
+        kinds = (*TYPES, EXTENSION) if ecds else TYPES
+        changed = [t for t in kinds if old is None or old.versions.get(t) != snapshot.versions.get(t)]
         state.snapshot = snapshot
         state.pushed_at = time.perf_counter()
         for t in changed:

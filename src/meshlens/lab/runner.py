@@ -336,7 +336,8 @@ class Lab:
                             routes=lc.routes, secrets=secrets, node=name)
         snap = ads_server.Snapshot.build(clusters=lc.clusters, endpoints=lc.endpoints,
                                          listeners=lc.listeners, routes=lc.routes,
-                                         secrets=secrets)
+                                         secrets=secrets,
+                                         extension_configs=[e.config for e in result.extension_configs])
         return self.ads.set_snapshot(self.node_ids[name], snap)
 
     async def _wait_ready(self, timeout: float) -> None:
