@@ -260,3 +260,18 @@ def test_analyze_checks_gateway_patches_against_the_gateway() -> None:
     found = run(loaded, proxies=(), analyzers=by_name(["meshlens.AuthorizationEffect"]),
                 include_input_diagnostics=False)
     assert [(f.code, f.path) for f in found] == [("ML1303", ("spec", "configPatches", 1))]
+
+
+def test_route_configuration_merge_and_the_gateway_field_on_plain_http_routes() -> None:
+    """`ParseGatewayRDSRouteName`: ``http.8080`` carries no gateway name, so a ``gateway`` match
+    never selects a plain-HTTP route configuration; ``name`` or ``portNumber`` do."""
+    rc = """  - applyTo: ROUTE_CONFIGURATION
+    match: {context: GATEWAY, routeConfiguration: %s}
+    patch: {operation: MERGE, value: {max_direct_response_body_size_bytes: 4321}}
+"""
+    by_name = gw("gateway-bookinfo", ef("rc", rc % "{name: http.8080}", ns="istio-system"))
+    assert route(by_name, "http.8080").max_direct_response_body_size_bytes.value == 4321
+    assert "max_direct_response_body_size_bytes" in by_name.provenance.of("route", "http.8080")
+    by_gw = gw("gateway-bookinfo", ef("rc", rc % "{gateway: default/bookinfo-gateway}",
+                                      ns="istio-system"))
+    assert route(by_gw, "http.8080").max_direct_response_body_size_bytes.value != 4321
