@@ -208,3 +208,14 @@ def test_trace_cli_checks_exp_against_now_or_the_given_time(tmp_path) -> None:  
     early = subprocess.run(base + ["--now", "2001-09-01T00:00:00Z"], capture_output=True, text=True,
                            check=False)
     assert early.returncode == 0, early.stdout + early.stderr
+
+
+def test_without_cryptography_the_signature_is_reported_unverified(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The core install has no ``cryptography``: the trace says so instead of failing."""
+    monkeypatch.setitem(sys.modules, "cryptography.exceptions", None)
+    r = run_jwt_authn(config([jwk("RS256")]),
+                      {"authorization": f"Bearer {sign('RS256', {'iss': ISSUER})}"}, now=NOW)
+    assert r.status is None and any("not verified" in n and "cryptography" in n for n in r.notes)
+    # HMAC needs only the standard library and is still checked
+    forged = sign("HS256", {"iss": ISSUER})[:-4] + "AAAA"
+    assert verdict(config([jwk("HS256")]), forged) == (401, VERIFY_FAILS)
