@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-long bench clean
+.PHONY: demo test test-long bench bench-1k clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test-long: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# issue 18's 1,000-service targets and start-up, with a profile in bench/out/ for each miss
+bench-1k: $(STAMP)
+	$(BIN)/python bench/run.py --sizes 1000 --profile misses --json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -49,13 +49,9 @@ class CompileResult:
     only: Wanted | None = None
     context: Any = None  # the ClusterContext a targeted result keeps for compile_more
 
-    def want(self, wanted: Wanted) -> None:
-        """Make sure ``wanted`` is compiled (a full result has everything already)."""
-        if self.only is not None:
-            compile_more(self, wanted)
-
     def cluster(self, name: str) -> cluster_pb2.Cluster | None:
-        self.want(Wanted(clusters=frozenset({name})))
+        if self.only is not None:
+            compile_more(self, Wanted(clusters=frozenset({name})))
         for c in self.clusters:
             if c.name == name:
                 return c
@@ -63,24 +59,29 @@ class CompileResult:
 
     def assignment(self, name: str) -> endpoint_pb2.ClusterLoadAssignment | None:
         """The ClusterLoadAssignment of EDS service ``name`` (its cluster's name)."""
-        self.want(Wanted(clusters=frozenset({name})))
+        if self.only is not None:
+            compile_more(self, Wanted(clusters=frozenset({name})))
         return next((e for e in self.endpoints if e.cluster_name == name), None)
 
     def listener(self, name: str) -> Any | None:
-        self.want(Wanted(listeners=frozenset({name})))
+        if self.only is not None:
+            compile_more(self, Wanted(listeners=frozenset({name})))
         return next((x for x in self.listeners or [] if x.name == name), None)
 
     def listeners_on(self, port: int) -> list[Any]:
         """The listeners bound to ``port``, in LDS order."""
-        self.want(Wanted(ports=frozenset({port})))
+        if self.only is not None:
+            compile_more(self, Wanted(ports=frozenset({port})))
         return [x for x in self.listeners or [] if port in bound_ports(x)]
 
     def all_listeners(self) -> list[Any]:
-        self.want(Wanted(every_listener=True))
+        if self.only is not None:
+            compile_more(self, Wanted(every_listener=True))
         return list(self.listeners or [])
 
     def route(self, name: str) -> Any | None:
-        self.want(Wanted(routes=frozenset({name})))
+        if self.only is not None:
+            compile_more(self, Wanted(routes=frozenset({name})))
         return next((r for r in self.routes or [] if r.name == name), None)
 
 
