@@ -726,6 +726,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "trace", "startup", "misses"}
     if bad:
         ap.error(f"unknown profile step(s): {', '.join(sorted(bad))}")
+    # As installed: pip compiles a package's bytecode; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would compile every module from source in every process.
+    import compileall
+
+    compileall.compile_dir(os.path.join(ROOT, "src"), quiet=1)
     meta = _meta(args)
     _log(f"start-up: {args.startup_runs} runs each of " + ", ".join(
         "meshlens " + " ".join(a) for a in targets.STARTUP))
