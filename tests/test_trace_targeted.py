@@ -200,3 +200,17 @@ def test_targeted_compile_builds_only_what_is_asked() -> None:
     full = compile_proxy(loaded.mesh, proxy, options=loaded.options)
     assert len(part.all_listeners()) == len(full.listeners or [])
     _same_resources(part, full)
+
+
+def test_wanted_keys() -> None:
+    a = Wanted(ports=frozenset({80}), clusters=frozenset({"outbound|80||a.ns.svc.cluster.local"}))
+    b = Wanted(ports=frozenset({80, 443}), listeners=frozenset({"virtualInbound"}))
+    assert (b - a) == Wanted(ports=frozenset({443}), listeners=frozenset({"virtualInbound"}))
+    assert not (a - (a | b)) and (a | b) - a == b - a
+    assert not Wanted() and Wanted(every_listener=True)
+    assert (Wanted(ports=frozenset({80})) - Wanted(every_listener=True)) == Wanted()
+    assert a.hosts() == {"a.ns.svc.cluster.local"}
+    assert Wanted(clusters=frozenset({"outbound_.80_._.b.ns.svc.cluster.local", "BlackHoleCluster"})).hosts() \
+        == {"b.ns.svc.cluster.local"}
+    assert b.outbound_ports() == {80, 443}  # virtualInbound is not a per-port listener
+    assert Wanted(listeners=frozenset({"0.0.0.0_80"})).outbound_ports() is None  # by name: all
