@@ -16,17 +16,67 @@ from typing import Any
 import pytest
 
 from meshlens.compiler import CompileResult, Wanted, compile_proxy
+from meshlens.loader import load_paths
 from meshlens.model.gateways import proxy_service_targets
+from meshlens.model.mesh import MeshConfig
 from meshlens.model.proxy import Proxy, infer_proxy_type
-from meshlens.pipeline import Loaded, load, load_string, server_compiler
+from meshlens.pipeline import Loaded, build, load, load_string, server_compiler
 from meshlens.simulate import Request, simulate
 from meshlens.simulate_gateway import simulate_gateway
+from meshlens.source import RawDocument, SourceSpan
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "tests" / "conformance" / "samples"
 CASES = sorted(p.name for p in (ROOT / "tests" / "cases").iterdir() if (p / "manifests.yaml").exists())
 MAX_CLIENTS = 3  # sidecars per mesh (every gateway is traced)
 MAX_URLS = 40  # requests per client
+
+
+def _app(name: str, ports: list[int]) -> str:
+    return (f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: edge}}\n"
+            f"spec:\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n"
+            f"    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: app, image: x, "
+            f"ports: [{', '.join(f'{{containerPort: {p}}}' for p in ports)}]}}]}}\n")
+
+
+#: Listener corner cases: a Sidecar with an explicit egress port and a catch-all, TCP services
+#: sharing a port (VIP-bound listeners), a headless Service (per-pod listeners), an ExternalName
+#: alias, ServiceEntries with a CIDR and with a /32, a DNS ServiceEntry with TLS.
+EDGES = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: edge, labels: {istio-injection: enabled}}
+""" + _app("client", [8080]) + _app("db", [5432, 9000]) + """---
+{apiVersion: v1, kind: Service, metadata: {name: db, namespace: edge}, spec: {selector: {app: db},
+ ports: [{name: tcp-pg, port: 5432}, {name: http-admin, port: 9000}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: db2, namespace: edge}, spec: {selector: {app: db},
+ ports: [{name: tcp-pg, port: 5432}, {name: mongo, port: 27017, targetPort: 5432}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: db-headless, namespace: edge}, spec: {clusterIP: None,
+ selector: {app: db}, ports: [{name: tcp-pg, port: 5432}, {name: tls-x, port: 9443}]}}
+---
+{apiVersion: v1, kind: Service, metadata: {name: alias, namespace: edge},
+ spec: {type: ExternalName, externalName: db.edge.svc.cluster.local}}
+---
+{apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: cidr, namespace: edge},
+ spec: {hosts: [cidr.example.com], addresses: [192.168.10.0/24, 10.1.2.3/32], resolution: NONE,
+  location: MESH_EXTERNAL, ports: [{number: 5432, name: tcp, protocol: TCP}, {number: 9000, name: http, protocol: HTTP}]}}
+---
+{apiVersion: networking.istio.io/v1, kind: ServiceEntry, metadata: {name: api, namespace: edge},
+ spec: {hosts: [api.example.org], resolution: DNS,
+  ports: [{number: 443, name: tls, protocol: TLS}, {number: 80, name: http, protocol: HTTP}]}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: client, namespace: edge}
+spec:
+  workloadSelector: {labels: {app: client}}
+  egress:
+  - port: {number: 9000, protocol: HTTP, name: admin}
+    hosts: ["./db.edge.svc.cluster.local"]
+  - hosts: ["./*", "istio-system/*"]
+"""
 
 
 def _gen() -> Any:
@@ -43,6 +93,12 @@ def _mesh(name: str) -> Loaded:
         gen = _gen()
         groups = gen.generate(24, seed=7, namespaces=3)
         return load_string("".join(gen._dump(docs) for docs in groups.values()), "gen.yaml")
+    if name == "edges":
+        return load_string(EDGES, "edges.yaml")
+    if name.startswith("mode:"):  # the samples under another outbound traffic policy
+        mc = MeshConfig.from_document(RawDocument({"outboundTrafficPolicy": {"mode": name[5:]}},
+                                                  SourceSpan("mesh.yaml", 1, 1)))
+        return build(load_paths([str(SAMPLES / "bookinfo" / "platform"), str(SAMPLES / "curl")]), mc)
     if name.startswith("case:"):
         return load([str(ROOT / "tests" / "cases" / name[5:] / "manifests.yaml")])
     bookinfo = SAMPLES / "bookinfo"
@@ -75,7 +131,10 @@ def _urls(loaded: Loaded) -> list[tuple[str, dict[str, Any]]]:
                 out.append((f"http://{svc.hostname}:{p.port}/admin", {"headers": ["end-user: jason"]}))
     out = out[:MAX_URLS]
     out += [("http://no-such-service:80/", {}), ("http://10.99.0.1:8080/", {}),
-            ("tcp://10.99.0.2:15006", {}), ("https://www.example.com/", {})]
+            ("tcp://10.99.0.2:15006", {}), ("https://www.example.com/", {}),
+            ("http://1.2.3.4:15006/", {}), ("http://1.2.3.4:15001/", {}),
+            ("http://api.example.org:8123/", {}), ("tcp://192.168.10.7:5432", {}),
+            ("tcp://10.1.2.3:9000", {}), ("tls://api.example.org:443", {})]
     if loaded.mesh.registry.services:
         svc = loaded.mesh.registry.services[0]
         out.append((f"http://{svc.hostname}:31999/", {}))
@@ -158,7 +217,8 @@ def _check_mesh(name: str) -> int:
     return n
 
 
-@pytest.mark.parametrize("name", ["bookinfo", "bookinfo-mtls", "samples", "tcp-echo", "generated"])
+@pytest.mark.parametrize("name", ["bookinfo", "bookinfo-mtls", "samples", "tcp-echo", "generated", "edges",
+                                  "mode:REGISTRY_ONLY", "mode:ALLOW_ANY_DYNAMIC_DNS"])
 def test_targeted_trace_equals_full_on_samples(name: str) -> None:
     assert _check_mesh(name) > 10
 
