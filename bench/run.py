@@ -40,13 +40,12 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import targets  # noqa: E402 - bench/ is not a package
-from commands import run_command  # noqa: E402
+from commands import meshlens_exe, run_command  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT_DIR = os.path.join(HERE, "out")
 PROXY = "deploy/client.bench"
-GIB = 1 << 30
 MIB = 1 << 20
 
 #: Targets per size (issue 18): bench/targets.py.
@@ -339,9 +338,7 @@ def worker_pipeline(path: str, proxy: str, *, profile_steps: list[str], top: int
 
 def _cli_command(path: str, proxy: str) -> tuple[list[str], str]:
     """The CLI command if ``meshlens compile`` works, else the ``python -c`` fallback."""
-    exe = os.path.join(os.path.dirname(sys.executable), "meshlens")
-    if not os.path.exists(exe):
-        exe = shutil.which("meshlens") or ""
+    exe = meshlens_exe()
     if exe:
         try:
             probe = subprocess.run([exe, "compile", "--help"], capture_output=True, timeout=60)
@@ -464,7 +461,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
             res["pipeline_elapsed_s"] = pipe_budget
         res.update(pipe)
         if args.skip_whole:
-            pass
+            res["whole_skipped"] = "--skip-whole"
+            res.update({key: {"skipped": "--skip-whole"} for key in targets.COMMANDS})
         elif "serialize_s" not in res:
             res["whole_skipped"] = "pipeline over budget"
         elif remaining() < 5:

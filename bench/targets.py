@@ -85,8 +85,8 @@ def _secs(r: dict[str, Any], key: str = "wall_s") -> str:
 def _time_row(what: str, r: dict[str, Any] | None, limit: float | None) -> dict[str, Any]:
     lim = f"< {limit:g} s" if limit is not None else "-"
     if not r or "wall_s" not in r:
-        why = (r or {}).get("skipped", "not run")
-        return _row(what, lim, f"not run: {why}", "-", False if limit is not None else None)
+        why = f"not run: {r['skipped']}" if r and "skipped" in r else "not run"
+        return _row(what, lim, why, "-", False if limit is not None else None)
     ok = None
     by = ""
     if limit is not None:
@@ -101,10 +101,13 @@ def checks(res: dict[str, Any]) -> list[dict[str, Any]]:
     """The target rows of one size (every command measured; MET/MISS where issue 18 sets one)."""
     n = res["services"]
     t = TARGETS.get(n, {})
-    whole = {"wall_s": res["whole_s"], "cpu_s": res.get("whole_cpu_s", 0.0),
-             "timed_out": res.get("whole_timed_out"), "returncode": res.get("returncode", 0),
-             "failed": res.get("returncode", 0) != 0} if "whole_s" in res else \
-        {"skipped": res.get("whole_skipped", "not run")}
+    whole: dict[str, Any] | None = None
+    if "whole_s" in res:
+        whole = {"wall_s": res["whole_s"], "cpu_s": res.get("whole_cpu_s", 0.0),
+                 "timed_out": res.get("whole_timed_out"), "returncode": res.get("returncode", 0),
+                 "failed": res.get("returncode", 0) != 0}
+    elif "whole_skipped" in res:
+        whole = {"skipped": res["whole_skipped"]}
     out = [_time_row(f"compile -o json, {n:,} services", whole, t.get("compile_s"))]
     if "compile_ratio" in t:
         if "wall_s" in whole and "floor_s" in res:
