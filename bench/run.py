@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""meshlens benchmark: how long and how much memory compiling one sidecar's config takes.
+"""meshlens benchmark: how long and how much memory compiling one sidecar's config takes, and
+every target of issue 18 side by side (compile, analyze, trace, start-up; bench/targets.py).
 
 Usage:
     python bench/run.py                          # sizes 1000 and 5000
-    python bench/run.py --sizes 1000 --profile   # + cProfile of compile and serialize
+    python bench/run.py --sizes 1000 --profile   # + cProfiles (compile, serialize, each miss) in bench/out/
     python bench/run.py --json                   # + bench/out/results.json
 
 For each size the mesh is generated (bench/gen.py) into a temporary folder, then fresh
@@ -14,8 +15,9 @@ subprocesses measure, so that sizes (and steps) do not pollute each other's memo
    (``compile_for``, with the time of each compiler stage), serialize (``config_dump_json``),
    then peak RSS (``ru_maxrss``), then optional cProfile runs;
 3. the whole command ``meshlens compile -f DIR deploy/client.bench -o json > /dev/null``
-   (or, while the CLI does not exist, an equivalent ``python -c`` of the pipeline), wall time
-   and peak RSS of that process.
+   (or, while the CLI does not exist, an equivalent ``python -c`` of the pipeline), wall time,
+   CPU time and peak RSS of that process; then ``meshlens analyze`` and ``meshlens trace`` the
+   same way (bench/targets.py). Start-up (``--help``, ``explain flag UH``) is measured once.
 
 Every size has a time budget (``--budget``, 180 s): a step that does not finish in it is
 reported as "> N s" together with where it was (a faulthandler traceback), and the remaining
@@ -36,18 +38,18 @@ import tempfile
 import time
 from typing import Any
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import targets  # noqa: E402 - bench/ is not a package
+from commands import meshlens_exe, run_command  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 OUT_DIR = os.path.join(HERE, "out")
 PROXY = "deploy/client.bench"
-GIB = 1 << 30
 MIB = 1 << 20
 
-#: Targets per size; "compile below the floor parse" applies to every size.
-TARGETS: dict[int, dict[str, float]] = {
-    1000: {"whole_s": 2.0},
-    5000: {"whole_s": 8.0, "rss_bytes": 2 * GIB},
-}
+#: Targets per size (issue 18): bench/targets.py.
+TARGETS = targets.TARGETS
 
 #: The CLI fallback: the same pipeline the CLI runs, printed to stdout.
 FALLBACK_CODE = (
@@ -336,9 +338,7 @@ def worker_pipeline(path: str, proxy: str, *, profile_steps: list[str], top: int
 
 def _cli_command(path: str, proxy: str) -> tuple[list[str], str]:
     """The CLI command if ``meshlens compile`` works, else the ``python -c`` fallback."""
-    exe = os.path.join(os.path.dirname(sys.executable), "meshlens")
-    if not os.path.exists(exe):
-        exe = shutil.which("meshlens") or ""
+    exe = meshlens_exe()
     if exe:
         try:
             probe = subprocess.run([exe, "compile", "--help"], capture_output=True, timeout=60)
@@ -350,37 +350,14 @@ def _cli_command(path: str, proxy: str) -> tuple[list[str], str]:
 
 
 def run_whole(path: str, proxy: str, timeout: float) -> dict[str, Any]:
-    """Wall time and peak RSS of one process running the whole command, stdout to /dev/null."""
+    """Wall time, CPU time and peak RSS of one process running the whole command."""
     cmd, how = _cli_command(path, proxy)
-    scale = 1 if sys.platform == "darwin" else 1024
-    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as null:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=null, stderr=err, cwd=ROOT)
-        deadline = t0 + timeout
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.005)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode("utf-8", "replace")
-    out = {"how": how, "command": _show(cmd), "whole_s": wall, "whole_rss": usage.ru_maxrss * scale,
-           "returncode": proc.returncode, "stderr_tail": stderr[-2000:]}
-    if timed_out:
+    r = run_command(cmd, timeout)
+    out = {"how": how, "command": r["command"], "whole_s": r["wall_s"], "whole_cpu_s": r["cpu_s"],
+           "whole_rss": r["rss"], "returncode": r["returncode"], "stderr_tail": r["stderr_tail"]}
+    if r.get("timed_out"):
         out["whole_timed_out"] = True
     return out
-
-
-def _show(cmd: list[str]) -> str:
-    return " ".join("'<pipeline code>'" if "\n" in c else c for c in cmd) + " > /dev/null"
 
 
 # --- driver -----------------------------------------------------------------------------------
@@ -484,7 +461,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
             res["pipeline_elapsed_s"] = pipe_budget
         res.update(pipe)
         if args.skip_whole:
-            pass
+            res["whole_skipped"] = "--skip-whole"
+            res.update({key: {"skipped": "--skip-whole"} for key in targets.COMMANDS})
         elif "serialize_s" not in res:
             res["whole_skipped"] = "pipeline over budget"
         elif remaining() < 5:
@@ -492,6 +470,13 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         else:
             _log(f"[{size}] whole command, {remaining():.0f} s left")
             res.update(run_whole(path, PROXY, remaining()))
+        if not args.skip_whole:
+            _log(f"[{size}] analyze and trace, {remaining():.0f} s left")
+            targets.measure_commands(path, res, remaining)
+        res["target_rows"] = targets.checks(res)
+        if args.profile_steps:
+            res["profile_files"] = targets.profile_misses(size, path, res, set(args.profile_steps),
+                                                          OUT_DIR, remaining)
         if args.keep:
             dest = os.path.join(args.keep, f"mesh-{size}")
             shutil.rmtree(dest, ignore_errors=True)
@@ -504,37 +489,8 @@ def measure(size: int, args: argparse.Namespace) -> dict[str, Any]:
         wall = time.monotonic() - wall0
         res["other_cpu_s"] = max(0.0, (cpu1[0] - cpu0[0]) - (cpu1[1] - cpu0[1]))
         res["wall_s"] = wall
-    res["checks"] = _checks(res)
+    res["checks"] = [r for r in res["target_rows"] if r["ok"] is not None]
     return res
-
-
-def _checks(r: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    target = TARGETS.get(r["services"], {})
-    if "whole_s" in target:
-        if "whole_s" in r:
-            over = r.get("whole_timed_out")
-            out.append({"what": f"whole command < {target['whole_s']:g} s",
-                        "value": f"{'> ' if over else ''}{r['whole_s']:.2f} s",
-                        "ok": not over and r.get("returncode") == 0
-                        and r["whole_s"] < target["whole_s"]})
-        else:
-            out.append({"what": f"whole command < {target['whole_s']:g} s",
-                        "value": "not run: " + r.get("whole_skipped", "skipped"), "ok": False})
-    if "rss_bytes" in target:
-        peak = max(r.get("whole_rss", 0), r.get("rss", 0))
-        out.append({"what": f"peak RSS < {target['rss_bytes'] / GIB:g} GB",
-                    "value": f"{peak / MIB:.0f} MiB" if peak else "not measured",
-                    "ok": 0 < peak < target["rss_bytes"] and not r.get("whole_timed_out")})
-    if "floor_s" in r:
-        if "compile_s" in r:
-            out.append({"what": "compile < floor parse",
-                        "value": f"{r['compile_s']:.2f} s vs {r['floor_s']:.2f} s",
-                        "ok": r["compile_s"] < r["floor_s"]})
-        elif "load_s" in r:
-            out.append({"what": "compile < floor parse", "value": "compile did not finish",
-                        "ok": False})
-    return out
 
 
 def _log(msg: str) -> None:
@@ -558,7 +514,7 @@ def _cell_s(r: dict[str, Any], key: str, running: str) -> str:
     return "-"
 
 
-def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+def render(results: list[dict[str, Any]], meta: dict[str, Any], startup: list[dict[str, Any]]) -> str:
     lines = [f"meshlens benchmark: proxy {meta['proxy']}, seed {meta['seed']}, "
              f"Python {meta['python']}, protobuf {meta['protobuf']} ({meta['protobuf_impl']}), "
              f"PyYAML {meta['pyyaml']}{' + libyaml' if meta['libyaml'] else ''}, "
@@ -569,13 +525,11 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     rows = [head]
     for r in results:
         target = TARGETS.get(r["services"], {})
-        whole_ok = rss_ok = compile_ok = None
-        if "whole_s" in target and "whole_s" in r:
-            whole_ok = r["whole_s"] < target["whole_s"] and not r.get("whole_timed_out")
+        whole_ok = rss_ok = None
+        if "compile_s" in target and "whole_s" in r:
+            whole_ok = r["whole_s"] < target["compile_s"] and not r.get("whole_timed_out")
         if "rss_bytes" in target and "whole_rss" in r:
             rss_ok = r["whole_rss"] < target["rss_bytes"]
-        if "floor_s" in r and ("compile_s" in r or "load_s" in r):
-            compile_ok = "compile_s" in r and r["compile_s"] < r["floor_s"]
         if "whole_s" in r:
             whole = f"{'> ' if r.get('whole_timed_out') else ''}{r['whole_s']:.2f} s"
         else:
@@ -584,7 +538,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             str(r["services"]), str(r.get("documents", r.get("docs", "-"))),
             f"{r['bytes'] / 1e6:.1f} MB" if "bytes" in r else "-",
             _cell_s(r, "floor_s", "floor"), _cell_s(r, "load_s", "load"),
-            _cell_s(r, "compile_s", "compile") + _mark(compile_ok),
+            _cell_s(r, "compile_s", "compile"),
             _cell_s(r, "serialize_s", "serialize"),
             f"{r['rss'] / MIB:.0f} MiB" if "rss" in r else "-",
             whole + _mark(whole_ok),
@@ -604,12 +558,10 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "peak RSS = ru_maxrss of the in-process pipeline worker; cmd RSS = ru_maxrss of the "
         "whole-command process; * = still running when the size's budget ran out.",
         "",
-        "targets:",
+        "targets (issue 18; whole processes, as a user runs them):",
+        "",
+        *targets.render(results, startup),
     ]
-    for r in results:
-        for c in r.get("checks", []):
-            lines.append(f"  {r['services']:>6}  {c['what']:<28} {c['value']:<26} "
-                         f"{'ok' if c['ok'] else 'MISS'}")
     lines += ["", "details:"]
     for r in results:
         lines += [f"  {ln}" for ln in _details(r, meta)]
@@ -673,15 +625,29 @@ def _details(r: dict[str, Any], meta: dict[str, Any]) -> list[str]:
             out.append("      " + r["stderr_tail"].strip().replace("\n", "\n      "))
     elif "whole_skipped" in r:
         out.append(f"{n}: whole command not run: {r['whole_skipped']}")
+    for key in targets.COMMANDS:
+        c = r.get(key) or {}
+        if "command" in c:
+            rc = f" (exit {c['returncode']})" if c.get("failed") else ""
+            out.append(f"{n}: {key}{rc}: {c['command']}; peak RSS {c['rss'] / MIB:.0f} MiB")
+            if c.get("failed") and c.get("stderr_tail"):
+                out.append("      " + c["stderr_tail"].strip().replace("\n", "\n      "))
     return out
 
 
-def render_profiles(results: list[dict[str, Any]]) -> str:
-    out = []
+def write_profiles(results: list[dict[str, Any]], startup_files: list[str]) -> str:
+    """The in-process profiles go to bench/out/ too; the lines list every profile file."""
+    files = list(startup_files)
     for r in results:
         for step, text in (r.get("profiles") or {}).items():
-            out.append(f"\n=== cProfile: {step}, {r['services']} services ===\n{text}")
-    return "\n".join(out)
+            os.makedirs(OUT_DIR, exist_ok=True)
+            dest = os.path.join(OUT_DIR, f"{r['services']}-pipeline-{step}.txt")
+            with open(dest, "w", encoding="utf-8") as fh:
+                fh.write(f"=== cProfile (in-process): {step}, {r['services']} services ===\n{text}\n")
+            files.append(dest)
+        files += r.get("profile_files", [])
+    shown = [os.path.relpath(f, ROOT) if os.path.isabs(f) else f for f in files]
+    return "\n".join(["", "profiles:"] + [f"  {f}" for f in shown]) if shown else ""
 
 
 def _meta(args: argparse.Namespace) -> dict[str, Any]:
@@ -716,15 +682,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--namespaces", type=int, default=5)
     ap.add_argument("--replicas", type=int, default=1, help="pods per Deployment")
     ap.add_argument("--json", action="store_true", help="write bench/out/results.json")
-    ap.add_argument("--profile", nargs="?", const="compile,serialize", default="",
-                    help="cProfile these steps (default compile,serialize; also: load)")
+    ap.add_argument("--profile", nargs="?", const="compile,serialize,misses", default="",
+                    help="profile into bench/out/: in-process steps load, compile, serialize; "
+                         "whole commands compile-cmd, analyze, trace (cProfile), startup "
+                         "(-X importtime); misses = each command whose target was missed "
+                         "(default compile,serialize,misses)")
+    ap.add_argument("--startup-runs", type=int, default=7,
+                    help="runs of each start-up command; the median is reported (default 7)")
     ap.add_argument("--parts", action="store_true",
                     help="also time config_dump / to_dict / json.dumps separately (one more "
                          "serialization per size)")
     ap.add_argument("--top", type=int, default=15, help="rows per profile table")
-    ap.add_argument("--budget", type=float, default=180,
+    ap.add_argument("--budget", type=float, default=300,
                     help="seconds per size for generate + floor + pipeline (+ profiles) + whole "
-                         "command (default 180); what does not fit is reported as such")
+                         "commands (compile, analyze, trace) (default 300); what does not fit is "
+                         "reported as such")
     ap.add_argument("--gc", choices=("on", "off", "freeze"), default="on",
                     help="garbage collector in the pipeline worker: on (default, as the CLI runs), "
                          "off (gc.disable()), freeze (gc.freeze() after each step); an experiment "
@@ -748,28 +720,42 @@ def main(argv: list[str] | None = None) -> int:
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.profile_steps = [s.strip() for s in args.profile.split(",") if s.strip()]
-    bad = set(args.profile_steps) - {"load", "compile", "serialize"}
+    bad = set(args.profile_steps) - {"load", "compile", "serialize", "compile-cmd", "analyze",
+                                     "trace", "startup", "misses"}
     if bad:
         ap.error(f"unknown profile step(s): {', '.join(sorted(bad))}")
+    # As installed: pip compiles a package's bytecode; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE=1 would compile every module from source in every process.
+    import compileall
+
+    compileall.compile_dir(os.path.join(ROOT, "src"), quiet=1)
     meta = _meta(args)
+    _log(f"start-up: {args.startup_runs} runs each of " + ", ".join(
+        "meshlens " + " ".join(a) for a in targets.STARTUP))
+    startup = targets.measure_startup(args.startup_runs)
+    startup_rows = targets.startup_checks(startup, args.startup_runs)
+    startup_files = targets.profile_startup(startup_rows, set(args.profile_steps), OUT_DIR) \
+        if args.profile_steps else []
     results = []
     for size in sizes:
         t0 = time.perf_counter()
         results.append(measure(size, args))
         _log(f"[{size}] done in {time.perf_counter() - t0:.0f} s")
-    print(render(results, meta))
+    print(render(results, meta, startup_rows))
     if args.profile_steps:
-        print(render_profiles(results))
+        print(write_profiles(results, startup_files))
     if args.json:
         os.makedirs(OUT_DIR, exist_ok=True)
         dest = os.path.join(OUT_DIR, "results.json")
         with open(dest, "w", encoding="utf-8") as fh:
-            json.dump({"meta": meta, "results": results}, fh, indent=2)
+            json.dump({"meta": meta, "startup": startup, "startup_checks": startup_rows,
+                       "results": results}, fh, indent=2)
             fh.write("\n")
         _log(f"wrote {os.path.relpath(dest)}")
     if any("pipeline_error" in r and not r.get("pipeline_over_budget") for r in results):
         return 2  # a worker crashed: a bug, not a slow run
-    failed = any(not c["ok"] for r in results for c in r.get("checks", []))
+    failed = any(not c["ok"] for r in results for c in r.get("checks", [])) or \
+        any(c["ok"] is False for c in startup_rows)
     return 1 if failed and args.strict else 0
 
 

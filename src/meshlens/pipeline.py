@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meshlens.compiler import CompileOptions, CompileResult, compile_proxy
+from meshlens.compiler import CompileOptions, CompileResult, Wanted, compile_proxy
 from meshlens.diagnostics import Diagnostic, Level, report, sort_key
 from meshlens.durations import parse_duration
 from meshlens.errors import LoadError, UsageError
@@ -297,17 +297,19 @@ def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | 
 
 
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
-                options: CompileOptions | None = None, proxy_type: str | None = None) -> CompileResult:
+                options: CompileOptions | None = None, proxy_type: str | None = None,
+                only: Wanted | None = None) -> CompileResult:
     """Resolve ``proxy`` (``POD[.NS]`` or ``deploy/NAME[.NS]``) and compile its config.
 
     ``options`` default to the flags read with the input (``loaded.options``); ``proxy_type``
-    (sidecar|router) forces the proxy type, by default inferred from the pod.
+    (sidecar|router) forces the proxy type, by default inferred from the pod. ``only``: a
+    targeted compile (see :func:`meshlens.compiler.compile_proxy`).
     """
     try:
         p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace, proxy_type)
     except ProxyNotFound as exc:
         raise UsageError(str(exc)) from exc
-    result = compile_proxy(loaded.mesh, p, options=options or loaded.options)
+    result = compile_proxy(loaded.mesh, p, options=options or loaded.options, only=only)
     if p.is_router:
         result.diagnostics.extend(gateway_diagnostics(result))
     elif not p.workload.injected:
@@ -334,8 +336,12 @@ def compile_string(text: str, proxy: str, *, mesh_config: MeshConfig | None = No
     return compile_for(loaded, proxy, options=options)
 
 
-def server_compiler(loaded: Loaded, options: CompileOptions | None = None):  # type: ignore[no-untyped-def]
-    """A function ``ip -> CompileResult | None`` compiling the injected pod at that IP (cached)."""
+def server_compiler(loaded: Loaded, options: CompileOptions | None = None, *,  # type: ignore[no-untyped-def]
+                    targeted: bool = False):
+    """A function ``ip -> CompileResult | None`` compiling the injected pod at that IP (cached).
+
+    ``targeted``: each pod's config is compiled as a trace asks for it (``only=Wanted()``).
+    """
     from meshlens.model.proxy import Proxy
 
     cache: dict[str, CompileResult | None] = {}
@@ -344,7 +350,8 @@ def server_compiler(loaded: Loaded, options: CompileOptions | None = None):  # t
     def compile_ip(ip: str) -> CompileResult | None:
         if ip not in cache:
             wl = by_ip.get(ip)
-            cache[ip] = compile_proxy(loaded.mesh, Proxy(wl), options=options or loaded.options) \
+            cache[ip] = compile_proxy(loaded.mesh, Proxy(wl), options=options or loaded.options,
+                                      only=Wanted() if targeted else None) \
                 if wl is not None and wl.injected else None
         return cache[ip]
 

@@ -60,7 +60,7 @@ def simulate_gateway(result: CompileResult, req: Request, *,
                      server: Callable[[str], CompileResult | None] | None = None) -> Trace:
     """Trace ``req`` sent to the gateway of ``result`` at the request's port."""
     lport, how = listener_port(result, req.port)
-    listeners = [lst for lst in result.listeners or []
+    listeners = [lst for lst in result.listeners_on(lport)
                  if lst.address.socket_address.port_value == lport]
     entry = Layer("gateway", f"{result.proxy.name}.{result.proxy.namespace}", lport,
                   {"entry": how, "listener": listeners[0].name if listeners else None,
@@ -68,7 +68,7 @@ def simulate_gateway(result: CompileResult, req: Request, *,
                    if req.scheme in ("https", "tls") else None})
     if not listeners:
         t = Trace(req, [entry])
-        known = sorted(lst.name for lst in result.listeners or [])
+        known = sorted(lst.name for lst in result.all_listeners())
         return t.fail(REFUSED, f"no listener on port {lport} (listeners: {', '.join(known) or 'none'}): "
                                "no Gateway server resolves to this port; the connection is refused")
     headers = dict(req.headers)

@@ -87,16 +87,18 @@ def load_files(files: list[str], mesh_config: str | None, strict: bool = False, 
     return loaded
 
 
-def compile_loaded(loaded: Any, proxy: str, namespace: str | None, proxy_type: Any = None) -> Any:
+def compile_loaded(loaded: Any, proxy: str, namespace: str | None, proxy_type: Any = None, *,
+                   only: Any = None) -> Any:
     """Compile PROXY from loaded manifests and report the compiler's diagnostics.
 
     ``proxy_type`` (a :class:`ProxyKind`) forces sidecar or router; by default it is inferred.
+    ``only``: a targeted compile (``meshlens.compiler.Wanted``; trace).
     """
     from meshlens.pipeline import compile_for
 
     try:
         result = compile_for(loaded, proxy, namespace=namespace,
-                             proxy_type=proxy_type.value if proxy_type is not None else None)
+                             proxy_type=proxy_type.value if proxy_type is not None else None, only=only)
     except UsageError as exc:
         fail(str(exc))
     for d in result.diagnostics:

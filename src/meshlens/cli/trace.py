@@ -77,6 +77,7 @@ def trace_cmd(
 
     For a gateway (router) the request arrives at its Service port instead of being captured.
     """
+    from meshlens.compiler import Wanted
     from meshlens.pipeline import server_compiler
     from meshlens.render.trace import render_mermaid, render_tree
     from meshlens.simulate import Request, parse_seconds, simulate
@@ -94,13 +95,15 @@ def trace_cmd(
     except ValueError as exc:
         fail(str(exc))
     loaded = load_files(filename, mesh_config)
-    result = compile_loaded(loaded, proxy, namespace, proxy_type)
+    # Targeted: only the listener, route, clusters and endpoints the request visits are compiled.
+    result = compile_loaded(loaded, proxy, namespace, proxy_type, only=Wanted())
+    server = server_compiler(loaded, targeted=True)
     if result.proxy.is_router:  # a gateway: the request arrives at its Service port
         from meshlens.simulate_gateway import simulate_gateway
 
-        t = simulate_gateway(result, req, server=server_compiler(loaded))
+        t = simulate_gateway(result, req, server=server)
     else:
-        t = simulate(result, req, server=server_compiler(loaded))
+        t = simulate(result, req, server=server)
     if output == TraceOutput.json:
         sys.stdout.write(json.dumps(t.to_dict(), indent=2) + "\n")
     elif output == TraceOutput.mermaid:

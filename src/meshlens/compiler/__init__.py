@@ -19,6 +19,7 @@ from meshlens.compiler.eds import build_endpoints
 from meshlens.compiler.options import CompileOptions
 from meshlens.compiler.provenance import Provenance
 from meshlens.compiler.traffic_policy import PolicyContext
+from meshlens.compiler.wanted import Wanted, bound_ports, targetable
 from meshlens.diagnostics import Diagnostic
 from meshlens.model import Mesh, Proxy
 from meshlens.model.scope import SidecarScope, build_scope, select_sidecar
@@ -45,21 +46,59 @@ class CompileResult:
     gateway: Any = None  # model.gateways.MergedGateway for a router
     #: ECDS resources (compiler.envoyfilter.extension.ExtensionConfig) from EnvoyFilters
     extension_configs: list[Any] = field(default_factory=list)
+    #: a targeted result: what is compiled so far (None: everything); its lookups below
+    #: compile the rest on demand (see :func:`compile_more`)
+    only: Wanted | None = None
+    context: Any = None  # the ClusterContext a targeted result keeps for compile_more
 
     def cluster(self, name: str) -> cluster_pb2.Cluster | None:
+        if self.only is not None:
+            compile_more(self, Wanted(clusters=frozenset({name})))
         for c in self.clusters:
             if c.name == name:
                 return c
         return None
 
+    def assignment(self, name: str) -> endpoint_pb2.ClusterLoadAssignment | None:
+        """The ClusterLoadAssignment of EDS service ``name`` (its cluster's name)."""
+        if self.only is not None:
+            compile_more(self, Wanted(clusters=frozenset({name})))
+        return next((e for e in self.endpoints if e.cluster_name == name), None)
+
+    def listener(self, name: str) -> Any | None:
+        if self.only is not None:
+            compile_more(self, Wanted(listeners=frozenset({name})))
+        return next((x for x in self.listeners or [] if x.name == name), None)
+
+    def listeners_on(self, port: int) -> list[Any]:
+        """The listeners bound to ``port``, in LDS order."""
+        if self.only is not None:
+            compile_more(self, Wanted(ports=frozenset({port})))
+        return [x for x in self.listeners or [] if port in bound_ports(x)]
+
+    def all_listeners(self) -> list[Any]:
+        if self.only is not None:
+            compile_more(self, Wanted(every_listener=True))
+        return list(self.listeners or [])
+
+    def route(self, name: str) -> Any | None:
+        if self.only is not None:
+            compile_more(self, Wanted(routes=frozenset({name})))
+        return next((r for r in self.routes or [] if r.name == name), None)
+
 
 def _stage_clusters(ctx: ClusterContext, out: CompileResult) -> None:
+    hosts = out.only.hosts() if out.only is not None else None
+    if out.only is not None and not out.only.clusters:
+        return
     if ctx.proxy.is_router:
         from meshlens.compiler.gateway import build_gateway_clusters
 
-        out.built = build_gateway_clusters(ctx)
+        out.built = build_gateway_clusters(ctx, hosts=hosts)
     else:
-        out.built = build_clusters(ctx)
+        out.built = build_clusters(ctx, hosts=hosts)
+    if out.only is not None:
+        out.built = [b for b in out.built if b.cluster.name in out.only.clusters]
     out.clusters = [b.cluster for b in out.built]
     for b in out.built:
         out.provenance.fields[("cluster", b.cluster.name)] = b.origins
@@ -73,6 +112,8 @@ def _stage_endpoints(ctx: ClusterContext, out: CompileResult) -> None:
 
 def _stage_bootstrap(ctx: ClusterContext, out: CompileResult) -> None:
     """The bootstrap pilot-agent renders for the proxy's pod, from the pod's own identity."""
+    if out.only is not None:
+        return
     from meshlens.compiler.bootstrap import BootstrapInputs, PodPort, build_bootstrap
     from meshlens.compiler.bootstrap.node import pod_proxy_config
 
@@ -96,12 +137,18 @@ def _stage_listeners(ctx: ClusterContext, out: CompileResult) -> None:
     from meshlens.compiler.listener_inbound import build_inbound_listeners
     from meshlens.compiler.listeners import build_outbound_listeners
 
-    if ctx.proxy.is_router:
+    only = out.only
+    if only is not None and not only.wants_listeners():
+        built = []
+    elif ctx.proxy.is_router:
         from meshlens.compiler.gateway import build_gateway_listeners
 
         built = build_gateway_listeners(ctx)
     else:
-        built = build_outbound_listeners(ctx) + build_inbound_listeners(ctx)
+        ports = only.outbound_ports() if only is not None else None
+        built = build_outbound_listeners(ctx, ports=ports) + build_inbound_listeners(ctx)
+    if only is not None:
+        built = [b for b in built if only.wants_listener(b.message)]
     out.listeners = [b.message for b in built]
     for b in built:
         out.provenance.fields[("listener", b.message.name)] = b.origins
@@ -131,24 +178,32 @@ def rds_names(listeners: list[Any]) -> list[str]:
 def _stage_routes(ctx: ClusterContext, out: CompileResult) -> None:
     from meshlens.compiler.routes import build_route_configs
 
+    # A targeted compile builds the names asked for (a trace asks for names its listeners use).
+    names = sorted(out.only.routes) if out.only is not None else rds_names(out.listeners or [])
+    if out.only is not None and not names:
+        return
     if ctx.proxy.is_router:
         from meshlens.compiler.gateway import build_gateway_route_configs
 
-        built = build_gateway_route_configs(ctx, rds_names(out.listeners or []))
+        built = build_gateway_route_configs(ctx, names)
     else:
-        built = build_route_configs(ctx, rds_names(out.listeners or []))
+        built = build_route_configs(ctx, names)
     out.routes = [b.message for b in built]
     for b in built:
         out.provenance.fields[("route", b.message.name)] = b.origins
 
 
 def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
+    if out.only is not None:
+        return
     from meshlens.compiler.secrets import build_secrets
 
     out.secrets = build_secrets(out.clusters, out.listeners or [])
 
 
 def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
+    if out.only is not None:
+        return  # a targeted compile is only made without EnvoyFilters (wanted.targetable)
     from meshlens.compiler.envoyfilter import apply_envoy_filters
 
     apply_envoy_filters(ctx, out)
@@ -158,8 +213,15 @@ STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners,
           _stage_secrets, _stage_envoy_filters)
 
 
-def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None) -> CompileResult:
-    """Compile the config istiod would push to ``proxy``."""
+def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None,
+                  only: Wanted | None = None) -> CompileResult:
+    """Compile the config istiod would push to ``proxy``.
+
+    ``only``: a targeted compile (``meshlens trace``): build just these resources; the result's
+    lookups (``cluster``, ``route``, ``listener``, ``listeners_on``, ``assignment``) compile
+    the others when first asked for. Without a proof that the parts equal the whole (an
+    EnvoyFilter in the input: :func:`~meshlens.compiler.wanted.targetable`), everything is built.
+    """
     opts = options or CompileOptions()
     sidecars = mesh.sidecars
     if proxy.is_router:  # `SetSidecarScope`: a gateway's scope ignores workload selectors
@@ -179,9 +241,38 @@ def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = 
     if scope.vs_index is not None:
         out.diagnostics.extend(scope.vs_index.diagnostics)
     out.gateway = ctx.gateway
+    if only is not None and targetable(mesh):
+        out.only, out.context = Wanted(), ctx
+        compile_more(out, only)
+        return out
     for stage in STAGES:
         stage(ctx, out)
     return out
 
 
-__all__ = ["STAGES", "CompileOptions", "CompileResult", "compile_proxy"]
+def compile_more(result: CompileResult, wanted: Wanted) -> None:
+    """Grow a targeted ``result`` by the parts of ``wanted`` it lacks: the stages run again for
+    those keys only (same context, so shared memos), and their resources are appended. Each
+    key is built whole in one run, so a lookup by key finds what the full compile has."""
+    assert result.only is not None
+    new = wanted - result.only
+    if not new:
+        return
+    part = CompileResult(result.proxy, result.scope, result.mesh, options=result.options, only=new)
+    part.gateway = result.gateway
+    for stage in STAGES:
+        stage(result.context, part)
+    result.only = result.only | new
+    have = {x.name for x in result.listeners or []}
+    result.listeners = (result.listeners or []) + [x for x in part.listeners or [] if x.name not in have]
+    result.routes = (result.routes or []) + list(part.routes or [])
+    result.built += part.built
+    result.clusters += part.clusters
+    result.endpoints += part.endpoints
+    for key, origins in part.provenance.fields.items():
+        result.provenance.fields.setdefault(key, origins)
+    for key, dropped in part.provenance.dropped.items():
+        result.provenance.dropped.setdefault(key, dropped)
+
+
+__all__ = ["STAGES", "CompileOptions", "CompileResult", "Wanted", "compile_more", "compile_proxy"]

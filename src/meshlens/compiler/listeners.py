@@ -15,6 +15,7 @@ provider is configured (Helm sets one; istiod's own MeshConfig default has none)
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,9 +92,10 @@ class Entry:
 class OutboundBuilder:
     """Builds the outbound listeners for one proxy (state shared across services)."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, ports: Container[int] | None = None) -> None:
         self.ctx = ctx
         self.mesh = ctx.mesh.mesh_config
+        self.ports = ports  # a targeted compile: only the listeners on these ports
         self.entries: dict[tuple[str, int], Entry] = {}
         self._aliases: dict[str, list[tuple[str, str]]] | None = None
         self._vs_index: dict[int, tuple[list[Any], dict[str, list[int]], list[int]]] = {}
@@ -287,6 +289,8 @@ class OutboundBuilder:
         cls = listener_class(proto)
         if cls is None or svc.resolution == "Alias":
             return
+        if self.ports is not None and listen_port not in self.ports:
+            return  # an entry only touches the listener on its own port: skipping it is exact
         if listen_port in RESERVED and (bind == WILDCARD or (not bind and cls == HTTP)):
             return
         origin = prov.from_resource(svc.resource, ("spec", "ports", port.index), prov.REGISTRY,
@@ -658,9 +662,9 @@ def _vs_path(res: Any) -> str:
     return f"/apis/networking.istio.io/v1/namespaces/{res.namespace}/virtual-service/{res.name}"
 
 
-def build_outbound_listeners(ctx: Any) -> list[Built]:
-    """Per-port outbound listeners (sorted by name), then virtualOutbound."""
-    b = OutboundBuilder(ctx)
+def build_outbound_listeners(ctx: Any, *, ports: Container[int] | None = None) -> list[Built]:
+    """Per-port outbound listeners (sorted by name; ``ports``: only those), then virtualOutbound."""
+    b = OutboundBuilder(ctx, ports)
     out = b.build()
     out.append(b.virtual_outbound())
     return out

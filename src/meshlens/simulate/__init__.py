@@ -12,6 +12,11 @@ Modules, in the order a request meets them:
 - `upstream`: clusters, endpoints, and the router's retries and timeouts;
 - `inbound`: a sidecar's ``virtualInbound``: peer TLS/mTLS, chains, PeerAuthentication;
 - `core`: `simulate()`, which walks them and decides the verdict.
+
+Every resource is looked up by key through the CompileResult (``listeners_on(port)``,
+``listener(name)``, ``route(name)``, ``cluster(name)``, ``assignment(name)``), never by scanning
+its lists: a targeted result (``compile_proxy(only=Wanted())``, what ``meshlens trace`` uses)
+compiles each piece when first asked for, and the trace is the same as on the full compile.
 """
 
 from __future__ import annotations

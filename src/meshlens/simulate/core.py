@@ -90,10 +90,9 @@ def simulate(result: CompileResult, req: Request, *, server: Server | None = Non
         t.reason = f"not captured by the sidecar ({why}): the app connects directly"
         t.status = 200 if req.is_http else None
         return t
-    listeners = list(result.listeners or [])
-    lst, bound = listener_for(listeners, ip, req.port)
+    lst, bound = listener_for(result.listeners_on(req.port), ip, req.port)
     if lst is None:
-        lst = next((x for x in listeners if x.name == "virtualOutbound"), None)
+        lst = result.listener("virtualOutbound")
         bound = "no listener for the address: stays on virtualOutbound"
         if lst is None:
             return t.fail(NR, "no listener for the address and no virtualOutbound listener", flags=["NR"])
@@ -136,8 +135,7 @@ def _did_you_mean(result: CompileResult, host: str) -> str:
 def _http(result: CompileResult, t: Trace, hcm: Any, ip: str | None, svc: Any, server: Server | None) -> Trace:
     req = t.request
     rds = hcm.rds.route_config_name if hcm.HasField("rds") else hcm.route_config.name
-    rc = next((r for r in result.routes or [] if r.name == rds), None) if hcm.HasField("rds") \
-        else hcm.route_config
+    rc = result.route(rds) if hcm.HasField("rds") else hcm.route_config
     rlayer = Layer("route", rds or "(inline)", req.port, {})
     t.layers.append(rlayer)
     if rc is None:

@@ -99,11 +99,10 @@ def match_inbound(srv: CompileResult, t: Trace, ip: str, port: int, peer: Peer, 
                   client_side: bool, req: Request, extra_origins: list[Origin] | None = None,
                   client: CompileResult | None = None) -> InboundResult:
     """Match a connection to ``ip:port`` against the server's ``virtualInbound`` and its chain."""
-    listeners = list(srv.listeners or [])
-    vi = next((x for x in listeners if x.name == VIRTUAL_INBOUND), None)
+    vi = srv.listener(VIRTUAL_INBOUND)
     label = f"{srv.proxy.name}.{srv.proxy.namespace}"
     if vi is None:
-        lst, _ = listener_for(listeners, ip, port)
+        lst, _ = listener_for(srv.listeners_on(port), ip, port)
         if lst is None:
             return InboundResult(NR, f"{label} has no listener for {ip}:{port}")
         vi = lst
@@ -209,7 +208,7 @@ def _inbound_http(srv: CompileResult, t: Trace, layer: Layer, hcm: Any, req: Req
     rc = hcm.route_config if hcm.HasField("route_config") else None
     if rc is None:
         rds = hcm.rds.route_config_name
-        rc = next((r for r in srv.routes or [] if r.name == rds), None)
+        rc = srv.route(rds)
     if rc is None:
         return InboundResult(NR, "the inbound HCM has no route configuration", status=404)
     vh, _ = select_virtual_host(rc, req.authority)

@@ -29,13 +29,13 @@ ENVOY_DEFAULT_TIMEOUT = 15.0
 
 
 def cluster_by_name(result: CompileResult, name: str) -> Any | None:
-    return next((c for c in result.clusters if c.name == name), None)
+    return result.cluster(name)
 
 
 def load_assignment(result: CompileResult, cluster: Any) -> Any | None:
     if cluster.type == cluster_pb2.Cluster.EDS:
         name = cluster.eds_cluster_config.service_name or cluster.name
-        return next((e for e in result.endpoints if e.cluster_name == name), None)
+        return result.assignment(name)
     if cluster.HasField("load_assignment"):
         return cluster.load_assignment
     return None

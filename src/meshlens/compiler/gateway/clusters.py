@@ -14,18 +14,22 @@ SNI-DNAT clusters (``outbound_.PORT_.SUBSET_.HOST``, no TLS) follow BlackHoleClu
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from meshlens.compiler.clusters import BuiltCluster, ClusterContext, build_blackhole, build_outbound
 
 
-def build_gateway_clusters(ctx: ClusterContext) -> list[BuiltCluster]:
-    """The whole CDS response for one gateway, in istiod's order."""
+def build_gateway_clusters(ctx: ClusterContext, *, hosts: Container[str] | None = None) -> list[BuiltCluster]:
+    """The whole CDS response for one gateway, in istiod's order (``hosts``: only these
+    services' clusters, for a targeted compile)."""
     out: list[BuiltCluster] = []
-    for svc in ctx.scope.services:
+    services = [s for s in ctx.scope.services if hosts is None or s.hostname in hosts]
+    for svc in services:
         out.extend(build_outbound(ctx, svc))
     out.append(build_blackhole(ctx))
     merged = ctx.gateway
     if merged is not None and merged.auto_passthrough:  # `buildOutboundSniDnatClusters`
-        for svc in ctx.scope.services:
+        for svc in services:
             if not svc.mesh_external:
                 out.extend(build_outbound(ctx, svc, sni_dnat=True))
     return out
