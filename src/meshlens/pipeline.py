@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meshlens.compiler import CompileOptions, CompileResult, compile_proxy
+from meshlens.compiler import BuildCache, CompileOptions, CompileResult, compile_proxy
 from meshlens.diagnostics import Diagnostic, Level, report, sort_key
 from meshlens.durations import parse_duration
 from meshlens.errors import LoadError, UsageError
@@ -233,10 +233,14 @@ def mesh_from_configmap(doc: RawDocument) -> tuple[RawDocument | None, list[Load
 
 @dataclass(slots=True)
 class Loaded:
+    """One loaded input. ``cache`` is the run's build cache: every proxy compiled from this
+    input (analyze, diff, a lab with several sidecars) shares clusters and endpoints through it."""
+
     mesh: Mesh
     diagnostics: list[Diagnostic] = field(default_factory=list)
     errors: list[LoadError] = field(default_factory=list)
     options: CompileOptions = field(default_factory=CompileOptions)
+    cache: BuildCache = field(default_factory=BuildCache)
 
     def has_errors(self) -> bool:
         return bool(self.errors) or any(d.level == Level.ERROR for d in self.diagnostics)
@@ -297,17 +301,20 @@ def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | 
 
 
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
-                options: CompileOptions | None = None, proxy_type: str | None = None) -> CompileResult:
+                options: CompileOptions | None = None, proxy_type: str | None = None,
+                cache: BuildCache | None = None) -> CompileResult:
     """Resolve ``proxy`` (``POD[.NS]`` or ``deploy/NAME[.NS]``) and compile its config.
 
     ``options`` default to the flags read with the input (``loaded.options``); ``proxy_type``
-    (sidecar|router) forces the proxy type, by default inferred from the pod.
+    (sidecar|router) forces the proxy type, by default inferred from the pod. ``cache``
+    defaults to ``loaded.cache`` (shared by every proxy compiled from this input).
     """
     try:
         p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace, proxy_type)
     except ProxyNotFound as exc:
         raise UsageError(str(exc)) from exc
-    result = compile_proxy(loaded.mesh, p, options=options or loaded.options)
+    result = compile_proxy(loaded.mesh, p, options=options or loaded.options,
+                           cache=cache if cache is not None else loaded.cache)
     if p.is_router:
         result.diagnostics.extend(gateway_diagnostics(result))
     elif not p.workload.injected:
@@ -344,7 +351,8 @@ def server_compiler(loaded: Loaded, options: CompileOptions | None = None):  # t
     def compile_ip(ip: str) -> CompileResult | None:
         if ip not in cache:
             wl = by_ip.get(ip)
-            cache[ip] = compile_proxy(loaded.mesh, Proxy(wl), options=options or loaded.options) \
+            cache[ip] = compile_proxy(loaded.mesh, Proxy(wl), options=options or loaded.options,
+                                      cache=loaded.cache) \
                 if wl is not None and wl.injected else None
         return cache[ip]
 
