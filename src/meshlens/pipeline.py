@@ -17,7 +17,9 @@ A cluster export carries istiod's own configuration, and it is read as istiod re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -300,6 +302,22 @@ def load_string(text: str, name: str = "<string>", *, mesh_config: MeshConfig | 
     return build(load_text(text, name), mesh_config, admission=admission, settings=settings)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Run a compile without the cyclic garbage collector (as mypy's build raises its
+    thresholds): the loaded mesh is hundreds of thousands of live objects, and each collection
+    walks them all while the compile itself makes little cyclic garbage (a third of the CPU
+    time of a 1,000-service compile went to collections). Reference counting still frees
+    everything as usual; collections resume afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
                 options: CompileOptions | None = None, proxy_type: str | None = None,
                 cache: BuildCache | None = None) -> CompileResult:
@@ -313,8 +331,9 @@ def compile_for(loaded: Loaded, proxy: str, *, namespace: str | None = None,
         p = resolve_proxy(loaded.mesh.registry.workloads, proxy, namespace, proxy_type)
     except ProxyNotFound as exc:
         raise UsageError(str(exc)) from exc
-    result = compile_proxy(loaded.mesh, p, options=options or loaded.options,
-                           cache=cache if cache is not None else loaded.cache)
+    with gc_paused():
+        result = compile_proxy(loaded.mesh, p, options=options or loaded.options,
+                               cache=cache if cache is not None else loaded.cache)
     if p.is_router:
         result.diagnostics.extend(gateway_diagnostics(result))
     elif not p.workload.injected:

@@ -243,7 +243,7 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
             choice, h2=d.is_h2(), options=ctx.options,
             external_sans=ctx.sans(svc) if svc.registry == "External" else None,
             sidecar_selector=bool(rule and rule.selector is not None) or ctx.proxy.is_router,
-            mesh=ctx.mesh.mesh_config)
+            mesh=ctx.mesh.mesh_config, memo=ctx.cache.memo)
         if context is None and choice.mode in ("SIMPLE", "MUTUAL"):
             d.set("transport_socket", Origin(prov.QUIRK, choice.origin.resource, choice.origin.field,
                                              choice.origin.doc,
@@ -407,7 +407,7 @@ def _finalize_outbound(ctx: ClusterContext, d: ClusterDraft, svc: Service,
         ecc.eds_config.resource_api_version = 2  # V3
         d.set("eds_cluster_config", prov.default("EDS over ADS"))
     if ctx.options.metadata_exchange:
-        c.filters.append(_mx_filter())
+        c.filters.append(ctx.cache.memo("mx_filter", None, _mx_filter))
         d.set("filters", prov.default("PILOT_ENABLE_METADATA_EXCHANGE"))
     if not subset and svc.mesh_external:
         d.meta["external"] = True
@@ -567,7 +567,7 @@ def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltClu
         c.upstream_bind_config.source_address.port_value = 0
         d.set("alt_stat_name", Origin(prov.QUIRK, note="copied from PassthroughCluster, not recomputed"))
     elif ctx.options.metadata_exchange:
-        c.filters.append(_mx_filter())
+        c.filters.append(ctx.cache.memo("mx_filter", None, _mx_filter))
     return BuiltCluster(d.build(), d.origins, [])
 
 
