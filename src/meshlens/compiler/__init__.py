@@ -144,7 +144,7 @@ def _stage_routes(ctx: ClusterContext, out: CompileResult) -> None:
 def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
     from meshlens.compiler.secrets import build_secrets
 
-    out.secrets = build_secrets(out.clusters, out.listeners or [])
+    out.secrets = build_secrets(out.clusters, out.listeners or [], memo=ctx.cache.per_message)
 
 
 def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
@@ -188,15 +188,18 @@ def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = 
     output is the same with or without it.
     """
     opts = options or CompileOptions()
+    cache = cache if cache is not None else BuildCache()
+    cache.bind(mesh)
     sidecars = mesh.sidecars
     if proxy.is_router:  # `SetSidecarScope`: a gateway's scope ignores workload selectors
         sidecars = [s for s in sidecars if not (s.spec.get("workloadSelector") or {}).get("labels")]
     sidecar = select_sidecar(sidecars, proxy, mesh.mesh_config.root_namespace)
     scope = build_scope(mesh.registry, proxy, sidecar,
-                        index_virtual_services(mesh.virtual_services, mesh.mesh_config),
+                        cache.memo("vs_index", None, lambda: index_virtual_services(
+                            mesh.virtual_services, mesh.mesh_config)),
                         mesh.mesh_config)
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
-    ctx = ClusterContext(mesh, proxy, scope, opts, pctx, cache if cache is not None else BuildCache())
+    ctx = ClusterContext(mesh, proxy, scope, opts, pctx, cache)
     if proxy.is_router:
         from meshlens.model.gateways import merge_gateways, proxy_service_targets, select_gateways
 

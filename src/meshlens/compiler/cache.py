@@ -190,6 +190,15 @@ class BuildCache:
             entry = table[key] = _Entry(None, build())
         return entry.value
 
+    def per_message(self, section: str, message: Any, build: Callable[[Any], Any]) -> Any:
+        """``build(message)`` once per message object (kept alive here, so its id is not
+        reused): for facts read back from shared clusters, e.g. the secret names they use."""
+        table = self._sections.setdefault(section, {})
+        entry = table.get(id(message))
+        if entry is None or entry.owner is not message:
+            entry = table[id(message)] = _Entry(message, build(message))
+        return entry.value
+
     def ip_version(self, address: str) -> int:
         """4 or 6 for an IP address, 0 for anything else (parsed once per address)."""
         table = self._sections.setdefault("ip", {})

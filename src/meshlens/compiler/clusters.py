@@ -65,6 +65,7 @@ class ClusterContext:
     policy_ctx: tp.PolicyContext
     cache: BuildCache = field(default_factory=BuildCache)
     rule_cache: dict[tuple[str, str], ConsolidatedRule | None] = field(default_factory=dict)
+    proxy_keys: dict[Any, Any] = field(default_factory=dict)  # RuleKey → this proxy's ProxyKey
     gateway: Any = None  # model.gateways.MergedGateway, for a router (gateway) proxy
 
     def __post_init__(self) -> None:
@@ -453,8 +454,11 @@ def build_outbound(ctx: ClusterContext, svc: Service, *, sni_dnat: bool = False)
 
 def proxy_key(ctx: ClusterContext, rule: Any) -> Any:
     """This proxy's part of the cluster and endpoint keys (see ``cache.ProxyKey``)."""
-    return ctx.cache.proxy_key(ctx.proxy, ctx.policy_ctx.proxy_locality, rule,
-                               lambda: failover_proxy_labels(ctx))
+    key = ctx.proxy_keys.get(rule)
+    if key is None:
+        key = ctx.proxy_keys[rule] = ctx.cache.proxy_key(
+            ctx.proxy, ctx.policy_ctx.proxy_locality, rule, lambda: failover_proxy_labels(ctx))
+    return key
 
 
 def _build_outbound(ctx: ClusterContext, svc: Service, rule: ConsolidatedRule | None,

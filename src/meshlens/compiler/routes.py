@@ -14,7 +14,6 @@ sorted order; the virtual host list is sorted by name in the end anyway.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
@@ -479,7 +478,7 @@ class _RouteBuilder:
             return None
         vh = rc_pb2.VirtualHost(name=name, domains=domains,
                                 include_request_attempt_count=self.attempt_count)
-        vh.routes.extend(copy.deepcopy(r) for r in w.routes)
+        vh.routes.extend(w.routes)  # extend copies each message
         return _VHost(vh, self._vhost_origins(w, svc))
 
     @staticmethod
