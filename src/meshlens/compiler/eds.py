@@ -50,14 +50,15 @@ def _assignment(ctx: ClusterContext, bc: BuiltCluster, name: str) -> endpoint_pb
     labels = subset_labels(rule, subset)
     if subset and rule is not None and rule.subset(subset) is None:
         labels = None
+    od, lb = ctx.cache.memo("od_lb", (ctx.cache.rule_key(rule), subset, port.port),
+                            lambda: ep.merged_od_and_lb(rule, subset, port.port))
     eps = ep.select(ctx.mesh.registry.endpoints_of(svc), svc, port, labels, eds=True,
-                    unhealthy_ok=ep.supports_unhealthy(svc, rule, subset, port.port, ctx.options),
+                    unhealthy_ok=ep.supports_unhealthy(svc, rule, subset, port.port, ctx.options,
+                                                       od_lb=(od, lb)),
                     ip_version=ctx.cache.ip_version)
     locs = ep.build_locality_endpoints(
         eps, mtls=ep.mtls_checker(rule, subset, port.port, ctx.mesh.peer_authentications),
         telemetry=ctx.options.endpoint_telemetry_label)
-    od, lb = ctx.cache.memo("od_lb", (ctx.cache.rule_key(rule), subset, port.port),
-                            lambda: ep.merged_od_and_lb(rule, subset, port.port))
     eff = effective_lb_setting(ctx.mesh.mesh_config, lb if isinstance(lb, dict) else {})
     if eff is not None and eff[0] == "zone" and locs:
         # `ZoneAwareLBSettings.ApplyToLoadAssignment`: region bucketing unless disabled.

@@ -44,13 +44,15 @@ def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> t
 
 
 def supports_unhealthy(svc: Service, rule: ConsolidatedRule | None, subset: str, port: int,
-                       options: Any) -> bool:
-    """`supportsUnhealthy`: send not-ready endpoints unless OD asks for a minimum health."""
+                       options: Any, *, od_lb: tuple[Any, Any] | None = None) -> bool:
+    """`supportsUnhealthy`: send not-ready endpoints unless OD asks for a minimum health.
+
+    ``od_lb``: :func:`merged_od_and_lb` of the same arguments, when the caller has it."""
     if options.send_unhealthy_endpoints or svc.traffic_distribution:
         return True
     if not options.auto_send_unhealthy_endpoints:
         return False
-    od, _ = merged_od_and_lb(rule, subset, port)
+    od, _ = od_lb if od_lb is not None else merged_od_and_lb(rule, subset, port)
     mhp = od.get("minHealthPercent") if isinstance(od, dict) else None
     return not (isinstance(mhp, int) and mhp > 0)
 
