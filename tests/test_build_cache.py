@@ -3,7 +3,8 @@
 Three things are pinned:
 
 * identity: compiling every proxy of a mesh through one shared cache gives, for each proxy,
-  byte-identical config and the same provenance (``explain`` text) as compiling it alone;
+  byte-identical config and the same provenance (``explain`` text) as compiling it alone with
+  nothing shared (``BuildCache(share=False)``);
 * keys: for each key component, two proxies (or option sets) that differ only there get the
   output they would get alone, and the outputs differ (so a key missing the component fails);
 * immutability: no shared message changes after it was inserted (``BuildCache(check=True)``
@@ -41,13 +42,14 @@ def explained(r: CompileResult) -> dict[Any, Any]:
 
 def shared_vs_alone(loaded: Loaded, proxies: list[str], options: list[CompileOptions] | None = None
                     ) -> list[CompileResult]:
-    """Compile ``proxies`` through one checked cache, then each alone; assert they agree."""
+    """Compile ``proxies`` through one checked cache, then each alone without any sharing
+    (not even within the proxy); assert they agree."""
     loaded.cache = BuildCache(check=True)
     opts = options or [loaded.options] * len(proxies)
     shared = [compile_for(loaded, p, options=o) for p, o in zip(proxies, opts, strict=True)]
     texts = [config_dump_json(r) for r in shared]
     for p, o, r, text in zip(proxies, opts, shared, texts, strict=True):
-        alone = compile_for(loaded, p, options=o, cache=BuildCache())
+        alone = compile_for(loaded, p, options=o, cache=BuildCache(share=False))
         assert text == config_dump_json(alone), f"{p}: shared build differs from a build alone"
         assert explained(r) == explained(alone), f"{p}: provenance differs from a build alone"
     assert loaded.cache.verify() == []
@@ -265,3 +267,22 @@ def test_key_service_another_mesh_starts_afresh() -> None:
     assert config_dump_json(r2) == config_dump_json(compile_for(second, "deploy/client.a",
                                                                  cache=BuildCache()))
     assert r1.cluster(outbound(8080)) is not None and r2.cluster(outbound(8080)) is None
+
+
+def test_key_sni_dnat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClusterKey.sni_dnat: an AUTO_PASSTHROUGH gateway asks for both variants of each service's
+    clusters in one compile (``outbound|…`` with TLS, ``outbound_.…`` without)."""
+    monkeypatch.chdir(ROOT)
+    rel = SAMPLES.relative_to(ROOT)
+    gateway = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+               "metadata": {"name": "cross", "namespace": "istio-system"},
+               "spec": {"selector": {"istio": "ingressgateway"}, "servers": [
+                   {"port": {"number": 15443, "name": "tls", "protocol": "TLS"},
+                    "tls": {"mode": "AUTO_PASSTHROUGH"}, "hosts": ["*.local"]}]}}
+    (tmp_path / "gateway.yaml").write_text(yaml.safe_dump(gateway))
+    loaded = load([str(rel / "istio-system"), str(rel / "httpbin" / "httpbin.yaml"),
+                   str(tmp_path / "gateway.yaml")])
+    (r,) = shared_vs_alone(loaded, ["deploy/istio-ingressgateway.istio-system"])
+    names = [c.name for c in r.clusters]
+    assert any(n.startswith("outbound_.8000_._.httpbin") for n in names), names
+    assert any(n.startswith("outbound|8000||httpbin") for n in names), names

@@ -107,10 +107,13 @@ class BuildCache:
 
     Attributes:
         check: record the bytes of every shared message at insert, for :meth:`verify`.
+        share: False builds everything anew on every request (the uncached reference the
+            tests compare shared builds with).
         stats: hits and misses per section, e.g. ``{"clusters": [hits, misses]}``.
     """
 
     check: bool = False
+    share: bool = True
     stats: dict[str, list[int]] = field(default_factory=dict)
     _mesh: Any = None
     _sections: dict[str, dict[Any, _Entry]] = field(default_factory=dict)
@@ -168,6 +171,8 @@ class BuildCache:
         """The value built for ``key`` (by ``build()`` on a miss). ``owner`` must be the same
         object on a hit (e.g. the Service: equal names from another mesh do not count).
         ``messages(value)`` lists the protobuf messages to freeze-check."""
+        if not self.share:
+            return build()
         table = self._sections.setdefault(section, {})
         count = self.stats.setdefault(section, [0, 0])
         entry = table.get(key)
@@ -184,6 +189,8 @@ class BuildCache:
 
     def memo(self, section: str, key: Any, build: Callable[[], Any]) -> Any:
         """A value derived from the mesh alone (or from ``key``), computed once per run."""
+        if not self.share:
+            return build()
         table = self._sections.setdefault(section, {})
         entry = table.get(key)
         if entry is None:
@@ -193,6 +200,8 @@ class BuildCache:
     def per_message(self, section: str, message: Any, build: Callable[[Any], Any]) -> Any:
         """``build(message)`` once per message object (kept alive here, so its id is not
         reused): for facts read back from shared clusters, e.g. the secret names they use."""
+        if not self.share:
+            return build(message)
         table = self._sections.setdefault(section, {})
         entry = table.get(id(message))
         if entry is None or entry.owner is not message:
