@@ -286,3 +286,54 @@ def test_key_sni_dnat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     names = [c.name for c in r.clusters]
     assert any(n.startswith("outbound_.8000_._.httpbin") for n in names), names
     assert any(n.startswith("outbound|8000||httpbin") for n in names), names
+
+
+def _vs_by_source(ns: str) -> dict[str, Any]:
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "by-source", "namespace": ns},
+            "spec": {"hosts": ["foo.bar.svc.cluster.local"], "http": [
+                {"match": [{"sourceLabels": {"tier": "gold"}}],
+                 "route": [{"destination": {"host": "foo.bar.svc.cluster.local"}}], "timeout": "3s"},
+                {"route": [{"destination": {"host": "foo.bar.svc.cluster.local"}}]}]}}
+
+
+def _foo_service() -> list[dict[str, Any]]:
+    from test_cds_cases import service
+    return [deployment("foo", "bar"), service("foo", "bar", [("http", 8080, 8080)])]
+
+
+def test_key_route_namespace() -> None:
+    """RouteKey.namespace: the DNS domain (short names in the domains) and the visible rules."""
+    loaded = mesh(namespace("a"), namespace("bar"), client("a"), client("bar"), *_foo_service())
+    a, b = shared_vs_alone(loaded, ["deploy/client.a", "deploy/client.bar"])
+    assert [r.SerializeToString() for r in a.routes or []] != [r.SerializeToString() for r in b.routes or []]
+
+
+def test_key_route_labels() -> None:
+    """RouteKey.labels: VirtualService sourceLabels select routes by the proxy's labels."""
+    loaded = mesh(namespace("a"), namespace("bar"), located("p", "a", "r1.z1.s1", tier="gold"),
+                  located("q", "a", "r1.z1.s1", tier="iron"), *_foo_service(), _vs_by_source("bar"))
+    p, q = shared_vs_alone(loaded, ["deploy/p.a", "deploy/q.a"])
+    assert [r.SerializeToString() for r in p.routes or []] != [r.SerializeToString() for r in q.routes or []]
+
+
+def test_routes_shared_between_replicas() -> None:
+    """Two pods of one Deployment have equal route keys: their route configurations are built
+    once."""
+    replicas = deployment("client", "a", replicas=2)
+    loaded = mesh(namespace("a"), namespace("bar"), replicas, *_foo_service(), _vs_by_source("bar"))
+    pods = sorted(f"{w.name}.a" for w in loaded.mesh.registry.workloads if w.name.startswith("client"))
+    assert len(pods) == 2
+    shared_vs_alone(loaded, pods)
+    hits, misses = loaded.cache.stats["routes"]
+    assert misses > 0 and hits == misses
+
+
+def test_key_route_ipv6_only() -> None:
+    """RouteKey.ipv6_only: (IPv6 pods do not compile yet, see test_key_proxy_ipv6_only) the
+    route builder reads the proxy's IP only for its family, and the key carries the family."""
+    from meshlens.compiler.cache import RouteKey
+
+    cache = BuildCache()
+    assert RouteKey("80", "a", frozenset(), cache.ip_version("10.0.0.1") == 6) != \
+        RouteKey("80", "a", frozenset(), cache.ip_version("fd00::1") == 6)

@@ -157,7 +157,7 @@ def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
 
 
 def _unshare(out: CompileResult) -> None:
-    """Replace the shared (cached) clusters, endpoints and their provenance with copies."""
+    """Replace the shared (cached) clusters, endpoints, routes and their provenance with copies."""
     copies: dict[int, Any] = {}
 
     def own(m: Any) -> Any:
@@ -171,6 +171,8 @@ def _unshare(out: CompileResult) -> None:
                               b.subset, b.rule) for b in out.built]
     out.clusters = [own(c) for c in out.clusters]
     out.endpoints = [own(e) for e in out.endpoints]
+    if out.routes is not None:
+        out.routes = [own(r) for r in out.routes]
     out.provenance.fields = {k: dict(v) for k, v in out.provenance.fields.items()}
     out.provenance.dropped = {k: list(v) for k, v in out.provenance.dropped.items()}
 

@@ -22,6 +22,9 @@ Keys are explicit frozen dataclasses, built from *content*, never object identit
   the RuleKey, the ProxyKey, the CompileOptions (istiod's flags) and the SNI-DNAT variant.
 * :class:`EndpointKey` — one ClusterLoadAssignment (`EndpointBuilder` key): the cluster name,
   the service and port, the RuleKey, the ProxyKey and the options.
+* :class:`RouteKey` — one sidecar RouteConfiguration (`route.Cache`): its name, the proxy's
+  namespace, labels and IP family (the Sidecar scope, the rules it sees and the domains follow
+  from them).
 
 The MeshConfig and the registry are the same for every key: a cache is bound to one
 :class:`~meshlens.model.Mesh` and starts empty when it is used with another.
@@ -93,6 +96,19 @@ class EndpointKey:
     rule: RuleKey | None
     proxy: ProxyKey
     options: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RouteKey:
+    """One sidecar RouteConfiguration (istiod's `route.Cache`). Besides the name, what the
+    proxy adds: its namespace (DNS domain, Sidecar scope, visible services and rules), its
+    labels (Sidecar and DestinationRule workloadSelectors, VirtualService ``sourceLabels``) and
+    its IP family (which VIPs become domains)."""
+
+    name: str
+    namespace: str
+    labels: frozenset[tuple[str, str]]
+    ipv6_only: bool
 
 
 @dataclass(slots=True)
@@ -227,4 +243,4 @@ class BuildCache:
                 if m.SerializeToString(deterministic=True) != raw]
 
 
-__all__ = ["BuildCache", "ClusterKey", "EndpointKey", "ProxyKey", "RuleKey", "SourceKey"]
+__all__ = ["BuildCache", "ClusterKey", "EndpointKey", "ProxyKey", "RouteKey", "RuleKey", "SourceKey"]
