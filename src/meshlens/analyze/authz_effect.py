@@ -110,7 +110,7 @@ def _tcp_ports_denied(ctx: Context, proxy: Any) -> list[int]:
 
     from meshlens.compiler import compile_proxy
 
-    result = compile_proxy(ctx.mesh, proxy)
+    result = compile_proxy(ctx.mesh, proxy, cache=ctx.loaded.cache)
     vi = next((x for x in result.listeners or [] if x.name == "virtualInbound"), None)
     ports: set[int] = set()
     for fc in vi.filter_chains if vi is not None else []:
@@ -141,7 +141,7 @@ def _envoy_filters(ctx: Context) -> Iterator[Finding]:
             continue
         for r in mine:
             selected.setdefault((r.namespace, r.name), set()).add(proxy.type)
-        result = compile_proxy(ctx.mesh, proxy)
+        result = compile_proxy(ctx.mesh, proxy, cache=ctx.loaded.cache)
         for r in mine:
             done = result.provenance.of("envoyfilter", f"{r.namespace}/{r.name}")
             applied.update((r.namespace, r.name, int(k.split("[")[1].rstrip("]"))) for k in done)

@@ -14,6 +14,7 @@ from typing import Any
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
+from meshlens.compiler.cache import BuildCache
 from meshlens.compiler.clusters import BuiltCluster, ClusterContext, build_clusters
 from meshlens.compiler.eds import build_endpoints
 from meshlens.compiler.options import CompileOptions
@@ -198,7 +199,7 @@ def _stage_secrets(ctx: ClusterContext, out: CompileResult) -> None:
         return
     from meshlens.compiler.secrets import build_secrets
 
-    out.secrets = build_secrets(out.clusters, out.listeners or [])
+    out.secrets = build_secrets(out.clusters, out.listeners or [], memo=ctx.cache.per_message)
 
 
 def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
@@ -206,7 +207,31 @@ def _stage_envoy_filters(ctx: ClusterContext, out: CompileResult) -> None:
         return  # a targeted compile is only made without EnvoyFilters (wanted.targetable)
     from meshlens.compiler.envoyfilter import apply_envoy_filters
 
+    if ctx.cache.memo("has_envoy_filters", None,
+                      lambda: any(r.kind == "EnvoyFilter" for r in ctx.mesh.resources)):
+        _unshare(out)  # patches change messages in place: this proxy gets its own copies
     apply_envoy_filters(ctx, out)
+
+
+def _unshare(out: CompileResult) -> None:
+    """Replace the shared (cached) clusters, endpoints, routes and their provenance with copies."""
+    copies: dict[int, Any] = {}
+
+    def own(m: Any) -> Any:
+        if id(m) not in copies:
+            c = type(m)()
+            c.CopyFrom(m)
+            copies[id(m)] = c
+        return copies[id(m)]
+
+    out.built = [BuiltCluster(own(b.cluster), dict(b.origins), list(b.dropped), b.service, b.port,
+                              b.subset, b.rule) for b in out.built]
+    out.clusters = [own(c) for c in out.clusters]
+    out.endpoints = [own(e) for e in out.endpoints]
+    if out.routes is not None:
+        out.routes = [own(r) for r in out.routes]
+    out.provenance.fields = {k: dict(v) for k, v in out.provenance.fields.items()}
+    out.provenance.dropped = {k: list(v) for k, v in out.provenance.dropped.items()}
 
 
 STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners, _stage_routes,
@@ -214,24 +239,31 @@ STAGES = (_stage_bootstrap, _stage_clusters, _stage_endpoints, _stage_listeners,
 
 
 def compile_proxy(mesh: Mesh, proxy: Proxy, *, options: CompileOptions | None = None,
-                  only: Wanted | None = None) -> CompileResult:
+                  only: Wanted | None = None, cache: BuildCache | None = None) -> CompileResult:
     """Compile the config istiod would push to ``proxy``.
 
     ``only``: a targeted compile (``meshlens trace``): build just these resources; the result's
     lookups (``cluster``, ``route``, ``listener``, ``listeners_on``, ``assignment``) compile
     the others when first asked for. Without a proof that the parts equal the whole (an
     EnvoyFilter in the input: :func:`~meshlens.compiler.wanted.targetable`), everything is built.
+
+    ``cache``: the run's :class:`~meshlens.compiler.cache.BuildCache`, to share clusters and
+    endpoints with the other proxies compiled in the same run (a fresh one by default). The
+    output is the same with or without it.
     """
     opts = options or CompileOptions()
+    cache = cache if cache is not None else BuildCache()
+    cache.bind(mesh)
     sidecars = mesh.sidecars
     if proxy.is_router:  # `SetSidecarScope`: a gateway's scope ignores workload selectors
         sidecars = [s for s in sidecars if not (s.spec.get("workloadSelector") or {}).get("labels")]
     sidecar = select_sidecar(sidecars, proxy, mesh.mesh_config.root_namespace)
     scope = build_scope(mesh.registry, proxy, sidecar,
-                        index_virtual_services(mesh.virtual_services, mesh.mesh_config),
+                        cache.memo("vs_index", None, lambda: index_virtual_services(
+                            mesh.virtual_services, mesh.mesh_config)),
                         mesh.mesh_config)
     pctx = PolicyContext(mesh.mesh_config, opts, mesh.mesh_config.doc, proxy.workload.locality)
-    ctx = ClusterContext(mesh, proxy, scope, opts, pctx)
+    ctx = ClusterContext(mesh, proxy, scope, opts, pctx, cache)
     if proxy.is_router:
         from meshlens.model.gateways import merge_gateways, proxy_service_targets, select_gateways
 
@@ -275,4 +307,5 @@ def compile_more(result: CompileResult, wanted: Wanted) -> None:
         result.provenance.dropped.setdefault(key, dropped)
 
 
-__all__ = ["STAGES", "CompileOptions", "CompileResult", "Wanted", "compile_more", "compile_proxy"]
+__all__ = ["STAGES", "BuildCache", "CompileOptions", "CompileResult", "Wanted", "compile_more",
+           "compile_proxy"]

@@ -9,7 +9,6 @@ DestinationRule subset, BlackHole/Passthrough, inbound clusters, InboundPassthro
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from collections.abc import Container
 from typing import Any
@@ -27,6 +26,7 @@ from meshlens.compiler import endpoints as eds
 from meshlens.compiler import provenance as prov
 from meshlens.compiler import tls as tlsmod
 from meshlens.compiler import traffic_policy as tp
+from meshlens.compiler.cache import BuildCache, ClusterKey
 from meshlens.compiler.draft import HPO_KEY, ClusterDraft
 from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH, cluster_name,
                                      sni_name)
@@ -56,16 +56,21 @@ class BuiltCluster:
 
 @dataclass(slots=True)
 class ClusterContext:
-    """Everything the cluster builders read for one proxy."""
+    """Everything the cluster builders read for one proxy; ``cache`` is the run's shared
+    :class:`~meshlens.compiler.cache.BuildCache`."""
 
     mesh: Any  # model.Mesh
     proxy: Any  # model.Proxy
     scope: Any  # model.scope.SidecarScope
     options: Any  # CompileOptions
     policy_ctx: tp.PolicyContext
-    sans_cache: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    cache: BuildCache = field(default_factory=BuildCache)
     rule_cache: dict[tuple[str, str], ConsolidatedRule | None] = field(default_factory=dict)
+    proxy_keys: dict[Any, Any] = field(default_factory=dict)  # RuleKey → this proxy's ProxyKey
     gateway: Any = None  # model.gateways.MergedGateway, for a router (gateway) proxy
+
+    def __post_init__(self) -> None:
+        self.cache.bind(self.mesh)
 
     def rule_for(self, svc: Service, *, outbound: bool = True) -> ConsolidatedRule | None:
         key = (svc.hostname, "out" if outbound else "in")
@@ -76,25 +81,25 @@ class ClusterContext:
         return self.rule_cache[key]
 
     def sans(self, svc: Service) -> list[str]:
-        """`PushContext.ServiceAccounts`: endpoint identities ∪ declared ones, sorted."""
-        key = (svc.hostname, svc.namespace)
-        if key not in self.sans_cache:
-            out = {ep.service_account for ep in self.mesh.registry.endpoints_of(svc) if ep.service_account}
-            out |= set(svc.service_accounts)
-            td = self.mesh.mesh_config.trust_domain
-            for alias in self.mesh.mesh_config.get("trustDomainAliases") or []:
-                out |= {s.replace(f"spiffe://{td}/", f"spiffe://{alias}/", 1) for s in list(out)
-                        if s.startswith(f"spiffe://{td}/")}
-            self.sans_cache[key] = sorted(out)
-        return self.sans_cache[key]
+        """`PushContext.ServiceAccounts`: endpoint identities ∪ declared ones, sorted (per
+        service, from the mesh alone: shared by every proxy of the run)."""
+        return self.cache.memo("sans", (svc.hostname, svc.namespace, id(svc)),  # type: ignore[no-any-return]
+                               lambda: _service_accounts(self.mesh, svc))
+
+
+def _service_accounts(mesh: Any, svc: Service) -> list[str]:
+    out = {ep.service_account for ep in mesh.registry.endpoints_of(svc) if ep.service_account}
+    out |= set(svc.service_accounts)
+    td = mesh.mesh_config.trust_domain
+    for alias in mesh.mesh_config.get("trustDomainAliases") or []:
+        out |= {s.replace(f"spiffe://{td}/", f"spiffe://{alias}/", 1) for s in list(out)
+                if s.startswith(f"spiffe://{td}/")}
+    return sorted(out)
 
 
 def _proxy_ipv6_only(ctx: ClusterContext) -> bool:
     """`Proxy.GetIPMode() == IPv6`: the proxy's (single) pod IP is an IPv6 address."""
-    try:
-        return ipaddress.ip_address(ctx.proxy.ip).version == 6
-    except ValueError:
-        return False
+    return ctx.cache.ip_version(ctx.proxy.ip) == 6
 
 
 def _passthrough_bind_ip(ctx: ClusterContext) -> str:
@@ -240,7 +245,7 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
             choice, h2=d.is_h2(), options=ctx.options,
             external_sans=ctx.sans(svc) if svc.registry == "External" else None,
             sidecar_selector=bool(rule and rule.selector is not None) or ctx.proxy.is_router,
-            mesh=ctx.mesh.mesh_config)
+            mesh=ctx.mesh.mesh_config, memo=ctx.cache.memo)
         if context is None and choice.mode in ("SIMPLE", "MUTUAL"):
             d.set("transport_socket", Origin(prov.QUIRK, choice.origin.resource, choice.origin.field,
                                              choice.origin.doc,
@@ -404,7 +409,7 @@ def _finalize_outbound(ctx: ClusterContext, d: ClusterDraft, svc: Service,
         ecc.eds_config.resource_api_version = 2  # V3
         d.set("eds_cluster_config", prov.default("EDS over ADS"))
     if ctx.options.metadata_exchange:
-        c.filters.append(_mx_filter())
+        c.filters.append(ctx.cache.memo("mx_filter", None, _mx_filter))
         d.set("filters", prov.default("PILOT_ENABLE_METADATA_EXCHANGE"))
     if not subset and svc.mesh_external:
         d.meta["external"] = True
@@ -430,12 +435,37 @@ def build_outbound(ctx: ClusterContext, svc: Service, *, sni_dnat: bool = False)
     """Default and subset clusters for every port of one service (`buildOutboundClusters`).
 
     ``sni_dnat``: `buildOutboundSniDnatClusters`' clusters for AUTO_PASSTHROUGH gateways, named
-    ``outbound_.PORT_.SUBSET_.HOST`` and without TLS (the client's mTLS passes through)."""
+    ``outbound_.PORT_.SUBSET_.HOST`` and without TLS (the client's mTLS passes through).
+
+    Built once per :class:`~meshlens.compiler.cache.ClusterKey` (`clusterCache`) and shared
+    with every proxy of the run whose key is equal; the shared clusters are never mutated."""
+    if svc.resolution == "Alias" or svc.resolution == "DynamicDNS":
+        return []
+    rule = ctx.rule_for(svc)
+    rkey = ctx.cache.rule_key(rule)
+    key = ClusterKey((svc.hostname, svc.namespace), rkey, proxy_key(ctx, rkey), ctx.options, sni_dnat)
+    built: list[BuiltCluster] = ctx.cache.shared(
+        "clusters", key, svc, lambda: _build_outbound(ctx, svc, rule, sni_dnat),
+        lambda bs: [b.cluster for b in bs])
+    if built and built[0].rule is not rule:  # an equal rule from another index: name this proxy's
+        built = [BuiltCluster(b.cluster, b.origins, b.dropped, b.service, b.port, b.subset, rule)
+                 for b in built]
+    return built
+
+
+def proxy_key(ctx: ClusterContext, rule: Any) -> Any:
+    """This proxy's part of the cluster and endpoint keys (see ``cache.ProxyKey``)."""
+    key = ctx.proxy_keys.get(rule)
+    if key is None:
+        key = ctx.proxy_keys[rule] = ctx.cache.proxy_key(
+            ctx.proxy, ctx.policy_ctx.proxy_locality, rule, lambda: failover_proxy_labels(ctx))
+    return key
+
+
+def _build_outbound(ctx: ClusterContext, svc: Service, rule: ConsolidatedRule | None,
+                    sni_dnat: bool) -> list[BuiltCluster]:
     naming = sni_name if sni_dnat else cluster_name
     out: list[BuiltCluster] = []
-    if svc.resolution == "Alias" or svc.resolution == "DynamicDNS":
-        return out
-    rule = ctx.rule_for(svc)
     mesh_tp = ctx.mesh.mesh_config.default_traffic_policy
     for port in svc.ports:
         if port.protocol == protocol.UDP:
@@ -542,7 +572,7 @@ def build_passthrough(ctx: ClusterContext, *, inbound: bool = False) -> BuiltClu
         c.upstream_bind_config.source_address.port_value = 0
         d.set("alt_stat_name", Origin(prov.QUIRK, note="copied from PassthroughCluster, not recomputed"))
     elif ctx.options.metadata_exchange:
-        c.filters.append(_mx_filter())
+        c.filters.append(ctx.cache.memo("mx_filter", None, _mx_filter))
     return BuiltCluster(d.build(), d.origins, [])
 
 

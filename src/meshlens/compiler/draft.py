@@ -52,12 +52,38 @@ class ClusterDraft:
                 self.hpo.explicit_http_config.http_protocol_options.SetInParent()
             self.c.typed_extension_protocol_options[HPO_KEY].Pack(self.hpo)
         if self.meta:
-            from google.protobuf import struct_pb2
-
-            st = struct_pb2.Struct()
-            st.update(self.meta)
-            self.c.metadata.filter_metadata["istio"].CopyFrom(st)
+            fill_struct(self.c.metadata.filter_metadata["istio"], self.meta)
         return self.c
+
+
+def fill_struct(st: Any, values: dict[str, Any]) -> None:
+    """``Struct.update(values)`` for JSON-like values, written field by field (the library's
+    version walks each value in Python through several calls; this is the hot path of every
+    cluster's metadata)."""
+    fields = st.fields
+    for key, value in values.items():
+        _fill_value(fields[key], value)
+
+
+def _fill_value(v: Any, value: Any) -> None:
+    if isinstance(value, str):
+        v.string_value = value
+    elif isinstance(value, bool):
+        v.bool_value = value
+    elif isinstance(value, int | float):
+        v.number_value = value
+    elif isinstance(value, dict):
+        v.struct_value.SetInParent()
+        fill_struct(v.struct_value, value)
+    elif isinstance(value, list | tuple):
+        lv = v.list_value
+        lv.SetInParent()
+        for item in value:
+            _fill_value(lv.values.add(), item)
+    elif value is None:
+        v.null_value = 0
+    else:
+        raise ValueError(f"unexpected type {type(value).__name__} in metadata")
 
 
 class Built:

@@ -15,7 +15,6 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2, health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2 as ec_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from google.protobuf import struct_pb2
 
 from meshlens.model.destination_rules import ConsolidatedRule
 from meshlens.model.peer_auth import DISABLE, PeerAuthentications
@@ -26,12 +25,11 @@ _HEALTH = {"HEALTHY": health_check_pb2.HEALTHY, "UNHEALTHY": health_check_pb2.UN
            "DRAINING": health_check_pb2.DRAINING, "UNKNOWN": health_check_pb2.UNKNOWN}
 
 
-def _is_ip(addr: str) -> bool:
+def _ip_version(addr: str) -> int:
     try:
-        ipaddress.ip_address(addr)
+        return ipaddress.ip_address(addr).version
     except ValueError:
-        return False
-    return True
+        return 0
 
 
 def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> tuple[Any, Any]:
@@ -46,13 +44,15 @@ def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> t
 
 
 def supports_unhealthy(svc: Service, rule: ConsolidatedRule | None, subset: str, port: int,
-                       options: Any) -> bool:
-    """`supportsUnhealthy`: send not-ready endpoints unless OD asks for a minimum health."""
+                       options: Any, *, od_lb: tuple[Any, Any] | None = None) -> bool:
+    """`supportsUnhealthy`: send not-ready endpoints unless OD asks for a minimum health.
+
+    ``od_lb``: :func:`merged_od_and_lb` of the same arguments, when the caller has it."""
     if options.send_unhealthy_endpoints or svc.traffic_distribution:
         return True
     if not options.auto_send_unhealthy_endpoints:
         return False
-    od, _ = merged_od_and_lb(rule, subset, port)
+    od, _ = od_lb if od_lb is not None else merged_od_and_lb(rule, subset, port)
     mhp = od.get("minHealthPercent") if isinstance(od, dict) else None
     return not (isinstance(mhp, int) and mhp > 0)
 
@@ -80,13 +80,16 @@ def tls_mode_for_rule(rule: ConsolidatedRule | None, subset: str, port: int) -> 
 
 
 def select(eps: list[Endpoint], svc: Service, port: ServicePort, labels: dict[str, str] | None,
-           *, eds: bool, unhealthy_ok: bool) -> list[Endpoint]:
-    """Endpoints of one service port (and subset), filtered as istiod filters them."""
+           *, eds: bool, unhealthy_ok: bool,
+           ip_version: Callable[[str], int] = _ip_version) -> list[Endpoint]:
+    """Endpoints of one service port (and subset), filtered as istiod filters them.
+
+    ``ip_version``: the run's parse of an address (``BuildCache.ip_version``)."""
     out = []
     for ep in eps:
         if ep.service_port_name != port.name:
             continue
-        if eds and ep.address and ep.port and not _is_ip(ep.address):
+        if eds and ep.address and ep.port and not ip_version(ep.address):
             continue  # EDS needs IPs; DNS-name endpoints only serve DNS clusters
         if labels and any(ep.labels.get(k) != v for k, v in labels.items()):
             continue
@@ -136,15 +139,13 @@ def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], 
             total = min(total + weight, 4294967295)
             fm = lb.metadata.filter_metadata
             if ep.tls_mode not in ("", "disabled") and mtls(ep):
-                fm["envoy.transport_socket_match"].CopyFrom(struct_pb2.Struct(
-                    fields={"tlsMode": struct_pb2.Value(string_value=ep.tls_mode)}))
+                fm["envoy.transport_socket_match"].fields["tlsMode"].string_value = ep.tls_mode
             if telemetry:
                 rev = canonical_revision(ep.labels)
                 wl = ";".join([ep.workload_name, ep.namespace,
                                canonical_name(ep.labels, ep.workload_name),
                                "" if rev == "latest" else rev, ep.cluster_id])
-                fm["istio"].CopyFrom(struct_pb2.Struct(
-                    fields={"workload": struct_pb2.Value(string_value=wl)}))
+                fm["istio"].fields["workload"].string_value = wl
             if not fm:
                 lb.ClearField("metadata")
         loc.load_balancing_weight.value = total

@@ -11,6 +11,7 @@ read from; the file:line is recovered lazily from the resource's document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from meshlens.model.policy import Block, Dropped
 from meshlens.resources import Resource
@@ -47,7 +48,10 @@ class Origin:
         return " ".join(parts)
 
 
+@lru_cache(maxsize=4096)
 def default(note: str = "") -> Origin:
+    """An istiod default. Origins are immutable, so equal ones are one shared record (most
+    notes are constants: "math.MaxUint32" is written four times into every cluster)."""
     return Origin(DEFAULT, note=note)
 
 

@@ -14,7 +14,6 @@ sorted order; the virtual host list is sorted by name in the end anyway.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc_pb2
 from envoy.config.route.v3 import route_pb2
 
 from meshlens.compiler import provenance as prov
+from meshlens.compiler.cache import RouteKey
 from meshlens.compiler.draft import Built
 from meshlens.compiler.names import BLACKHOLE, PASSTHROUGH, cluster_name
 from meshlens.compiler.provenance import Origin
@@ -479,7 +479,7 @@ class _RouteBuilder:
             return None
         vh = rc_pb2.VirtualHost(name=name, domains=domains,
                                 include_request_attempt_count=self.attempt_count)
-        vh.routes.extend(copy.deepcopy(r) for r in w.routes)
+        vh.routes.extend(w.routes)  # extend copies each message
         return _VHost(vh, self._vhost_origins(w, svc))
 
     @staticmethod
@@ -596,10 +596,22 @@ def _sniffed(vhosts: list[_VHost], route_name: str,
 def build_route_configs(ctx: Any, names: list[str]) -> list[Built]:
     """The RouteConfigurations for the RDS names the listeners reference, sorted by name.
 
-    ``ctx`` is a :class:`meshlens.compiler.clusters.ClusterContext`.
+    ``ctx`` is a :class:`meshlens.compiler.clusters.ClusterContext`. Each configuration is
+    built once per :class:`~meshlens.compiler.cache.RouteKey` and shared across the run.
     """
-    builder = _RouteBuilder(ctx)
-    out = [builder.build(n) for n in dict.fromkeys(names)]
+    builders: list[_RouteBuilder] = []
+
+    def build(name: str) -> Built:
+        if not builders:  # made on the first miss: a proxy whose routes are all shared needs none
+            builders.append(_RouteBuilder(ctx))
+        return builders[0].build(name)
+
+    proxy = ctx.proxy
+    labels = frozenset(proxy.labels.items())
+    v6 = ctx.cache.ip_version(proxy.ip) == 6
+    out = [ctx.cache.shared("routes", RouteKey(n, proxy.namespace, labels, v6), ctx.mesh,
+                            lambda n=n: build(n), lambda b: [b.message])
+           for n in dict.fromkeys(names)]
     out.sort(key=lambda b: b.message.name)
     return out
 

@@ -40,19 +40,26 @@ def _sockets(message: Any) -> list[Any]:
     return out
 
 
-def build_secrets(clusters: list[Any], listeners: list[Any]) -> list[secret_pb2.Secret]:
+def _secret_names(msg: Any) -> list[str]:
     names: list[str] = []
-    for msg in list(clusters) + list(listeners):
-        for ts in _sockets(msg):
-            for cls in (tls_pb2.UpstreamTlsContext, tls_pb2.DownstreamTlsContext):
-                if ts.typed_config.Is(cls.DESCRIPTOR):
-                    ctx = cls()
-                    ts.typed_config.Unpack(ctx)
-                    _walk_tls(ctx, names)
-            if ts.name == "envoy.transport_sockets.upstream_proxy_protocol":
-                continue
-    seen: list[str] = []
-    for n in names:
-        if n and n not in seen:
-            seen.append(n)
+    for ts in _sockets(msg):
+        for cls in (tls_pb2.UpstreamTlsContext, tls_pb2.DownstreamTlsContext):
+            if ts.typed_config.Is(cls.DESCRIPTOR):
+                ctx = cls()
+                ts.typed_config.Unpack(ctx)
+                _walk_tls(ctx, names)
+    return names
+
+
+def build_secrets(clusters: list[Any], listeners: list[Any], *, memo: Any = None) -> list[secret_pb2.Secret]:
+    """``memo``: the run's ``BuildCache.per_message`` (a shared cluster is read once per run)."""
+    seen: dict[str, None] = {}
+    for msg in clusters:
+        for n in memo("secret_names", msg, _secret_names) if memo is not None else _secret_names(msg):
+            if n:
+                seen.setdefault(n, None)
+    for msg in listeners:
+        for n in _secret_names(msg):
+            if n:
+                seen.setdefault(n, None)
     return [secret_pb2.Secret(name=n) for n in seen]

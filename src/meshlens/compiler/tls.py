@@ -83,8 +83,11 @@ def _validation(sans: list[str]) -> common_pb2.CertificateValidationContext:
 
 
 def build_context(choice: TlsChoice, *, h2: bool, options: Any, external_sans: list[str] | None,
-                  sidecar_selector: bool, mesh: Any) -> tls_pb2.UpstreamTlsContext | None:
-    """`buildUpstreamClusterTLSContext` (+ `constructUpstreamTLS` for SIMPLE/MUTUAL)."""
+                  sidecar_selector: bool, mesh: Any, memo: Any = None) -> tls_pb2.UpstreamTlsContext | None:
+    """`buildUpstreamClusterTLSContext` (+ `constructUpstreamTLS` for SIMPLE/MUTUAL).
+
+    ``memo``: the run's ``BuildCache.memo``; an ISTIO_MUTUAL context is then built once per
+    (SANs, ALPN) and copied, with the cluster's SNI set on the copy."""
     tls = choice.settings
     cred = str(tls.get("credentialName") or "")
     if choice.mode in ("SIMPLE", "MUTUAL") and cred and not cred.startswith("configmap://") \
@@ -92,19 +95,18 @@ def build_context(choice: TlsChoice, *, h2: bool, options: Any, external_sans: l
         return None  # credentialName is for gateways: a sidecar sends plaintext
     if choice.mode == "DISABLE":
         return None
-    ctx = tls_pb2.UpstreamTlsContext()
-    common = ctx.common_tls_context
-    common.tls_params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
-    common.tls_params.tls_maximum_protocol_version = common_pb2.TlsParameters.TLSv1_3
     if choice.mode == "ISTIO_MUTUAL":
-        common.tls_certificate_sds_secret_configs.append(sds_grpc("default"))
-        cvc = common.combined_validation_context
-        cvc.default_validation_context.CopyFrom(_validation(choice.sans))
-        cvc.validation_context_sds_secret_config.CopyFrom(sds_grpc("ROOTCA"))
         alpn = (["istio"] if not options.metadata_exchange or options.disable_mx_alpn else ALPN_MX)
-        common.alpn_protocols.extend(alpn + (["h2"] if h2 else []))
+        alpn = alpn + (["h2"] if h2 else [])
+        key = (tuple(choice.sans), tuple(alpn))
+        template = memo("tls_istio_mutual", key, lambda: _istio_mutual(*key)) if memo is not None \
+            else _istio_mutual(*key)
+        ctx = tls_pb2.UpstreamTlsContext()
+        ctx.CopyFrom(template)
         ctx.sni = choice.sni
         return ctx
+    ctx = _with_tls_params()
+    common = ctx.common_tls_context
     if choice.sni:
         ctx.sni = choice.sni
     sans = list(choice.sans)
@@ -143,6 +145,26 @@ def build_context(choice: TlsChoice, *, h2: bool, options: Any, external_sans: l
         common.tls_params.cipher_suites.extend(str(c) for c in defaults.get("cipherSuites") or [])
     if h2:
         common.alpn_protocols.append("h2")
+    return ctx
+
+
+def _with_tls_params() -> tls_pb2.UpstreamTlsContext:
+    ctx = tls_pb2.UpstreamTlsContext()
+    params = ctx.common_tls_context.tls_params
+    params.tls_minimum_protocol_version = common_pb2.TlsParameters.TLSv1_2
+    params.tls_maximum_protocol_version = common_pb2.TlsParameters.TLSv1_3
+    return ctx
+
+
+def _istio_mutual(sans: tuple[str, ...], alpn: tuple[str, ...]) -> tls_pb2.UpstreamTlsContext:
+    """An ISTIO_MUTUAL upstream context without its SNI: workload cert, ROOTCA, SAN match."""
+    ctx = _with_tls_params()
+    common = ctx.common_tls_context
+    common.tls_certificate_sds_secret_configs.append(sds_grpc("default"))
+    cvc = common.combined_validation_context
+    cvc.default_validation_context.CopyFrom(_validation(list(sans)))
+    cvc.validation_context_sds_secret_config.CopyFrom(sds_grpc("ROOTCA"))
+    common.alpn_protocols.extend(alpn)
     return ctx
 
 
