@@ -56,8 +56,8 @@ def _both(text: str, limits: Limits = Limits(), *, expect_fast: bool | None = No
     calls: list[bool] = []
     real = documents.parse_fast
 
-    def spy(chunk: str, depth: int) -> Any:
-        out = real(chunk, depth)
+    def spy(*args: Any) -> Any:
+        out = real(*args)
         calls.append(out is not None)
         return out
 
@@ -66,7 +66,7 @@ def _both(text: str, limits: Limits = Limits(), *, expect_fast: bool | None = No
         fast = _snapshot(text, limits)
     finally:
         documents.parse_fast = real
-    documents.parse_fast = lambda chunk, depth: None
+    documents.parse_fast = lambda *args: None
     try:
         slow = _snapshot(text, limits)
     finally:
@@ -142,6 +142,10 @@ def test_depth_limit_at_its_boundary(depth: int) -> None:
 def test_scalar_limit() -> None:
     _both("a: " + "x" * 300 + "\nb: [1]\n", Limits(max_scalar_bytes=100))
     _both("x" * 300 + "\n", Limits(max_scalar_bytes=100))
+    many = "".join(f"k{i}: [{'é' * 20}, 1]\n" for i in range(30))  # big file, short scalars
+    _both(many, Limits(max_scalar_bytes=100))
+    _both(many + "z: " + "é" * 26 + "\n", Limits(max_scalar_bytes=100))  # 52 bytes: allowed
+    _both(many + "z: " + "é" * 51 + "\n", Limits(max_scalar_bytes=100))  # 102 bytes: not
 
 
 _scalar_texts = st.sampled_from(["on", "off", "y", "n", "0755", "0b11", "1_0", "1e3", "~", "",

@@ -244,11 +244,13 @@ def _parsed_documents(
             )], False
             return
         errors: list[LoadError] = []
-        fast = parse_fast(chunk_text, limits.max_depth)
+        # A scalar's UTF-8 value is at most 4 bytes per character it is written with.
+        big = len(chunk_text) * 4 > limits.max_scalar_bytes
+        fast = parse_fast(chunk_text, limits.max_depth, limits.max_scalar_bytes // 4 if big else -1)
         if fast is not None:
             # No anchors, so no alias expansion; the depth was checked while reading.
             data = fast.data
-            big = len(chunk_text) * 4 > limits.max_scalar_bytes
+            big = fast.long_scalar
             parsed = _Parsed(data, fast.mark, None, [], [], fast.readings, fast.item_marks)
             if big or not isinstance(data, dict | list):
                 problem = check_shape(data, limits, aliases=False, scalars=big)

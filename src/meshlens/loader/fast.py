@@ -63,13 +63,16 @@ class FastDocument:
     (breadth first: by the depth of the holding mapping or list, then document order); a
     reading of a mapping key is at the mapping's path, under the key's text, as
     ``documents._node_paths`` finds it. ``item_marks`` are the start marks of the items of
-    the root mapping's ``items`` list, if it has one.
+    the root mapping's ``items`` list, if it has one. ``long_scalar`` is True if a scalar is
+    longer than the ``max_chars`` given to :func:`parse_fast` (its value may then be over the
+    byte limit: the caller measures it).
     """
 
     data: Any
     mark: Any
     readings: list[tuple[FieldPath, Reading]]
     item_marks: list[Any] | None
+    long_scalar: bool = False
 
 
 def _path(frames: list[tuple[Any, bool, Any, Any]], top: Any, is_map: bool, keytext: Any,
@@ -82,8 +85,10 @@ def _path(frames: list[tuple[Any, bool, Any, Any]], top: Any, is_map: bool, keyt
     return tuple(parts)
 
 
-def parse_fast(text: str, max_depth: int) -> FastDocument | None:
+def parse_fast(text: str, max_depth: int, max_chars: int = -1) -> FastDocument | None:
     """The document in ``text`` (one document), or None if the general loader must read it.
+
+    ``max_chars``: scalars longer than this set ``long_scalar`` (-1: never).
 
     Example:
         >>> d = parse_fast("a: [1, on, '2']\\nitems: [x]\\n", 64)
@@ -97,7 +102,7 @@ form='boolean'))], [8])
         return None
     parser = _Parser(text)
     try:
-        return _build(parser.get_event, max_depth)
+        return _build(parser.get_event, max_depth, max_chars)
     except (_Fallback, yaml.YAMLError, RecursionError, ValueError, OverflowError, TypeError):
         return None
     finally:
@@ -107,7 +112,7 @@ form='boolean'))], [8])
 _KEY = object()  # a mapping waiting for its next key
 
 
-def _build(get: Any, max_depth: int) -> FastDocument:  # noqa: C901 - one event loop, kept flat
+def _build(get: Any, max_depth: int, max_chars: int) -> FastDocument:  # noqa: C901 - one event loop, kept flat
     get()  # StreamStartEvent
     event = get()
     if event.__class__ is StreamEndEvent:
@@ -127,6 +132,7 @@ def _build(get: Any, max_depth: int) -> FastDocument:  # noqa: C901 - one event 
     items: Any = _KEY  # the root mapping's "items" list, once it starts
     item_marks: list[Any] | None = None
     resolvers = _RESOLVERS
+    long_scalar = False
     while True:
         event = get()
         cls = event.__class__
@@ -134,6 +140,8 @@ def _build(get: Any, max_depth: int) -> FastDocument:  # noqa: C901 - one event 
             if event.anchor is not None or event.tag is not None:
                 raise _Fallback
             value = event.value
+            if max_chars >= 0 and len(value) > max_chars:
+                long_scalar = True
             if top is items:
                 item_marks.append(event.start_mark)  # type: ignore[union-attr]
             if event.implicit[0] and (value[:1] in resolvers if value else True):
@@ -205,4 +213,4 @@ def _build(get: Any, max_depth: int) -> FastDocument:  # noqa: C901 - one event 
     readings.sort(key=lambda r: r[0])  # the general constructor's breadth-first order
     if item_marks is not None and not (isinstance(root, dict) and root.get("items") is items):
         item_marks = None
-    return FastDocument(root, root_mark, [(p, r) for _, p, r in readings], item_marks)
+    return FastDocument(root, root_mark, [(p, r) for _, p, r in readings], item_marks, long_scalar)
