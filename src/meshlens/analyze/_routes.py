@@ -67,7 +67,15 @@ def _locate(res: Resource, rule_path: FieldPath, cluster: str, listener_port: in
 
 
 def http_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:
-    """Every cluster an HTTP route of this proxy's RDS sends to."""
+    """Every cluster an HTTP route of this proxy's RDS sends to (read once per run)."""
+    owner, refs = ctx.memo(f"routes.http_refs.{id(result)}",
+                           lambda: (result, list(_http_refs(ctx, result))))
+    if owner is not result:  # not a compile of this run's context: read it again
+        refs = list(_http_refs(ctx, result))
+    return iter(refs)
+
+
+def _http_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:
     for rc in result.routes or []:
         listener_port = int(rc.name) if rc.name.isdigit() else 0
         fields = result.provenance.of("route", rc.name)
