@@ -99,14 +99,24 @@ class _ByIdentity:
 
 _OUTBOUND = _ByIdentity(256)
 _CLAS = _ByIdentity(256)
-_HOSTS = _ByIdentity(256)
+
+
+class _ClaIndex(dict[str, endpoint_pb2.ClusterLoadAssignment]):
+    """EDS assignments by cluster name, and the hosts read from them so far (by name)."""
+
+    hosts: dict[str, tuple[Host, ...]]
 
 
 def cla_index(result: CompileResult) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """The compiled EDS assignments by cluster name (do not change it: it is shared)."""
-    index: dict[str, endpoint_pb2.ClusterLoadAssignment] = _CLAS.get(
-        result.endpoints, lambda: {e.cluster_name: e for e in result.endpoints})
-    return index
+
+    def build() -> _ClaIndex:
+        index = _ClaIndex((e.cluster_name, e) for e in result.endpoints)
+        index.hosts = {}
+        return index
+
+    found: _ClaIndex = _CLAS.get(result.endpoints, build)
+    return found
 
 
 def hosts(result: CompileResult, c: cluster_pb2.Cluster,
@@ -118,15 +128,18 @@ def hosts(result: CompileResult, c: cluster_pb2.Cluster,
     """
     if c.type == Cluster.EDS:
         name = c.eds_cluster_config.service_name or c.name
-        cla = (index if index is not None else cla_index(result)).get(name)
+        if index is None:
+            index = cla_index(result)
+        cla = index.get(name)
         if cla is None:
             return []
         # EDS hosts are read once per compile; inline ones are few (STATIC, STRICT_DNS).
-        # (The assignments are the compile's own objects, alive as long as the entry.)
-        by_cla: dict[int, tuple[Host, ...]] = _HOSTS.get(result.endpoints, dict)
-        found = by_cla.get(id(cla))
+        cache = getattr(index, "hosts", None)
+        if cache is None:
+            return list(_hosts(cla))
+        found = cache.get(name)
         if found is None:
-            found = by_cla[id(cla)] = tuple(_hosts(cla))
+            found = cache[name] = tuple(_hosts(cla))
         return list(found)
     elif c.HasField("load_assignment"):
         cla = c.load_assignment

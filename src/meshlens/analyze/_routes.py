@@ -6,6 +6,7 @@ Layer: L6. Imports: compiler, model, resources, analyze.core, analyze._compiled.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,12 @@ def resource_by_ref(ctx: Context, ref: ResourceRef | None) -> Resource | None:
     return index.get(ref)
 
 
+#: Destinations repeat across routes and proxies; resolving a name tries it as an IP first.
+_resolve = functools.lru_cache(maxsize=1 << 16)(resolve_shortname)
+
+
 def _dest_cluster(d: dict[str, Any], ns: str, listener_port: int) -> str:
-    host = resolve_shortname(str(d.get("host", "")), ns)
+    host = _resolve(str(d.get("host", "")), ns)
     port = as_dict(d.get("port")).get("number")
     return cluster_name("outbound", port if isinstance(port, int) and port else listener_port,
                         str(d.get("subset") or ""), host)

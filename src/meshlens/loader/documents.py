@@ -23,7 +23,7 @@ from meshlens.diagnostics import Diagnostic, report
 from meshlens.errors import LoadError
 from meshlens.limits import Limits
 from meshlens.loader.fast import parse_fast
-from meshlens.loader.scalars import Loader, Reading, RecoveringLoader, Undefined
+from meshlens.loader.scalars import Loader, PositionLoader, Reading, RecoveringLoader, Undefined
 from meshlens.loader.shape import check_shape
 from meshlens.source import FieldPath, RawDocument, SourceSpan
 
@@ -80,7 +80,7 @@ class _Chunk:
     def root(self) -> yaml.Node | None:
         if self._root is False:
             try:
-                self._root = yaml.compose(self.text, Loader=Loader)
+                self._root = yaml.compose(self.text, Loader=PositionLoader)
             except (yaml.YAMLError, RecursionError, ValueError):
                 self._root = None
         return self._root  # type: ignore[return-value]

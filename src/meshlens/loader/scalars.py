@@ -141,6 +141,23 @@ class Loader(_Hazards, _Base):  # type: ignore[misc,valid-type]
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
 
 
+class PositionLoader(_Base):  # type: ignore[misc,valid-type]
+    """The C composer for positions only: nodes and marks, no tag resolution.
+
+    Finding a field's line needs the node tree's shape and the keys' text, never a node's tag,
+    so the per-node Python callbacks PyYAML's composer makes to resolve tags are skipped.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        return ""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
 class Undefined:
     """Where an undefined alias (``*name`` with no ``&name`` before it) stood in a document."""
 
