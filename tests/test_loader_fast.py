@@ -7,6 +7,7 @@ the same spans, readings, diagnostics, errors, and the same position for every f
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,28 +53,37 @@ def _snapshot(text: str, limits: Limits = Limits()) -> dict[str, Any]:
             "errors": [(str(e), e.code) for e in r.errors]}
 
 
-def _both(text: str, limits: Limits = Limits(), *, expect_fast: bool | None = None) -> None:
-    calls: list[bool] = []
-    real = documents.parse_fast
+def _both(text: str, limits: Limits = Limits(), *, expect_fast: bool | None = None,
+          expect_json: bool | None = None) -> None:
+    calls: dict[str, list[bool]] = {"parse_fast": [], "parse_json": []}
+    real = {name: getattr(documents, name) for name in calls}
 
-    def spy(*args: Any) -> Any:
-        out = real(*args)
-        calls.append(out is not None)
-        return out
+    def spy(name: str) -> Any:
+        def call(*args: Any) -> Any:
+            out = real[name](*args)
+            calls[name].append(out is not None)
+            return out
+        return call
 
-    documents.parse_fast = spy
+    for name in calls:
+        setattr(documents, name, spy(name))
     try:
         fast = _snapshot(text, limits)
     finally:
-        documents.parse_fast = real
-    documents.parse_fast = lambda *args: None
+        for name in calls:
+            setattr(documents, name, real[name])
+    for name in calls:
+        setattr(documents, name, lambda *args: None)
     try:
         slow = _snapshot(text, limits)
     finally:
-        documents.parse_fast = real
+        for name in calls:
+            setattr(documents, name, real[name])
     assert fast == slow
     if expect_fast is not None:
-        assert any(calls) is expect_fast
+        assert any(calls["parse_fast"]) is expect_fast
+    if expect_json is not None:
+        assert any(calls["parse_json"]) is expect_json
 
 
 @pytest.mark.parametrize("path", _corpus(), ids=lambda p: str(p.relative_to(TESTS)))
@@ -188,3 +198,69 @@ def test_random_documents_load_the_same_both_ways(text: str) -> None:
 def test_dumped_values_load_the_same_both_ways(value: Any) -> None:
     _both(yaml.safe_dump({"kind": "List", "items": [value, value]}))
     _both(yaml.safe_dump(value, default_flow_style=True))
+
+
+JSON_CASES = {
+    "compact list": '{"apiVersion":"v1","kind":"List","items":[{"kind":"Pod","metadata":'
+                    '{"name":"p"}},{"kind":"Service"},3,"x",[1]]}',
+    "indented list": json.dumps({"kind": "List", "items": [{"kind": "Pod", "a": [1, 2.5, None,
+                                True]}, {"kind": "Svc"}], "metadata": {}}, indent=2) + "\n",
+    "empty items": '{"kind": "List", "items": []}\n',
+    "no items": '{"kind": "Service", "spec": {"ports": [{"port": 80}]}}',
+    "items not a list": '{"kind": "List", "items": {"a": 1}}',
+    "duplicate key": '{"a": 1, "b": {"c": 1, "c": 2}}',
+    "duplicate items": '{"kind": "List", "items": [1], "items": [2]}',
+    "int64 and uint64": '{"a": 9223372036854775807, "b": 18446744073709551615, '
+                        '"c": -9223372036854775808}',
+    "beyond uint64": '{"c": 18446744073709551616}',
+    "below int64": '{"d": -9223372036854775809}',
+    "huge float": '{"a": 1e400, "b": -1e400}',
+    "floats": '{"a": 1.5, "b": -0.0, "c": 1E5, "d": 1e-7, "e": -0, "f": 0}',
+    "escapes": '{"a": "x\\"y", "b": "\\u00e9\\n", "c": "\\/"}',
+    "surrogates": '{"a": "\\ud83d\\ude00"}',
+    "non-ascii": '{"a": "\u00e9t\u00e9"}',
+    "tab": '{\t"a": 1}',
+    "long key": '{"' + "k" * 1100 + '": 1}',
+    "key line break": '{"a"\n: 1}',
+    "key spaces": '{"a"' + " " * 30 + ': 1}',
+    "yaml words": '{"on": "yes", "0755": "08", "x": ["on", "~", "null"]}',
+    "trailing": '{"a": 1} {"b": 2}',
+    "trailing comma": '{"a": 1,}',
+    "comment after": '{"a": 1} # note\n',
+    "deep": '{"a": ' + "[" * 70 + "]" * 70 + "}",
+    "NaN": '{"a": NaN}',
+    "empty": "{}",
+    "string root key colon": '{"a": ":x", ":b": [": c"]}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(JSON_CASES))
+def test_json_cases_load_the_same_both_ways(name: str) -> None:
+    _both(JSON_CASES[name])
+    _both(JSON_CASES[name], Limits(max_depth=3, max_scalar_bytes=40))
+
+
+def test_the_json_path_is_taken_for_plain_exports() -> None:
+    _both(JSON_CASES["compact list"], expect_json=True)
+    _both(JSON_CASES["indented list"], expect_json=True)
+    _both(JSON_CASES["escapes"], expect_json=False)
+    _both(JSON_CASES["duplicate key"], expect_json=False)
+
+
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**65), 2**65),
+              st.floats(allow_nan=False, allow_infinity=False),
+              st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+              st.sampled_from(["on", "0755", "1e3", "~", ""])),
+    lambda c: st.one_of(st.lists(c, max_size=4),
+                        st.dictionaries(st.text(max_size=6), c, max_size=4)),
+    max_leaves=25)
+
+
+@given(_json_values, st.sampled_from([None, 1, 2]), st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_random_json_loads_the_same_both_ways(value: Any, indent: int | None, listed: bool) -> None:
+    doc = {"kind": "List", "items": [value, {"v": value}]} if listed else {"v": value}
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    _both(text)
+    _both(text, Limits(max_depth=4))

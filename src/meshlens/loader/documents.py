@@ -23,6 +23,7 @@ from meshlens.diagnostics import Diagnostic, report
 from meshlens.errors import LoadError
 from meshlens.limits import Limits
 from meshlens.loader.fast import parse_fast
+from meshlens.loader.jsonfast import looks_like_json, parse_json
 from meshlens.loader.scalars import Loader, PositionLoader, Reading, RecoveringLoader, Undefined
 from meshlens.loader.shape import check_shape
 from meshlens.source import FieldPath, RawDocument, SourceSpan
@@ -246,7 +247,11 @@ def _parsed_documents(
         errors: list[LoadError] = []
         # A scalar's UTF-8 value is at most 4 bytes per character it is written with.
         big = len(chunk_text) * 4 > limits.max_scalar_bytes
-        fast = parse_fast(chunk_text, limits.max_depth, limits.max_scalar_bytes // 4 if big else -1)
+        max_chars = limits.max_scalar_bytes // 4 if big else -1
+        fast = parse_json(chunk_text, limits.max_depth, max_chars) \
+            if looks_like_json(chunk_text) else None
+        if fast is None:
+            fast = parse_fast(chunk_text, limits.max_depth, max_chars)
         if fast is not None:
             # No anchors, so no alias expansion; the depth was checked while reading.
             data = fast.data
