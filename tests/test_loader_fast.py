@@ -230,6 +230,10 @@ JSON_CASES = {
     "deep": '{"a": ' + "[" * 70 + "]" * 70 + "}",
     "NaN": '{"a": NaN}',
     "empty": "{}",
+    "after a marker": '---\n{"kind": "Pod", "metadata": {"name": "p"}}\n',
+    "after a marker and spaces": '---   \n\n  {"kind": "List", "items": [{"a": 1}]}',
+    "marker on the line": '--- {"kind": "Pod"}\n',
+    "two documents": '{"a": 1}\n---\n{"b": [1, 2]}\n---\n{"c": 1, "c": 2}\n',
     "string root key colon": '{"a": ":x", ":b": [": c"]}',
 }
 
@@ -243,6 +247,7 @@ def test_json_cases_load_the_same_both_ways(name: str) -> None:
 def test_the_json_path_is_taken_for_plain_exports() -> None:
     _both(JSON_CASES["compact list"], expect_json=True)
     _both(JSON_CASES["indented list"], expect_json=True)
+    _both(JSON_CASES["after a marker"], expect_json=True)
     _both(JSON_CASES["escapes"], expect_json=False)
     _both(JSON_CASES["duplicate key"], expect_json=False)
 

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 from meshlens.loader.fast import FastDocument
 
-_LOOKS_JSON = re.compile(r"[ \n]*\{")
+_LOOKS_JSON = re.compile(r"(?:---[ ]*\n)?[ \n]*\{")  # a document marker line may come first
+_MARKER = re.compile(r"---[ ]*\n")
 _UNSAFE = re.compile(r'[^\x20-\x5b\x5d-\x7e\n]')  # anything but printable ASCII less "\", or \n
 _KEY_TROUBLE = re.compile(r'"[^"]{1000,}"[ \n]*:|"[ \n]*\n[ \n]*:|"[ \n]{20,}:')
 _STRING = re.compile(r'"[^"]*"')
@@ -76,7 +77,7 @@ _scanstring: Any = json.decoder.scanstring
 
 
 def looks_like_json(text: str) -> bool:
-    """True if ``text`` starts (after blank lines) with ``{``."""
+    """True if ``text`` starts (after a ``---`` line and blank lines) with ``{``."""
     return _LOOKS_JSON.match(text) is not None
 
 
@@ -105,7 +106,8 @@ def parse_json(text: str, max_depth: int, max_chars: int = -1) -> FastDocument |
 
 def _read(text: str, max_chars: int) -> FastDocument:
     ws = _WS.match
-    pos = ws(text, 0).end()
+    marker = _MARKER.match(text)
+    pos = ws(text, marker.end() if marker else 0).end()
     start = pos
     pos = ws(text, pos + 1).end()
     pairs: list[tuple[str, Any]] = []
