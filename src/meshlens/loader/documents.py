@@ -401,6 +401,7 @@ def load_text(
         elif parsed.paths:
             readings = dict(parsed.paths)
         marks = parsed.item_marks
+        by_item: dict[FieldPath, dict[FieldPath, Reading]] | None = None
         for base, obj in _flatten(data):
             if obj is DROPPED:
                 continue
@@ -417,7 +418,14 @@ def load_text(
                     )
                 )
                 return result
-            own = {p[len(base) :]: r for p, r in readings.items() if p[: len(base)] == base}
+            if not base:
+                own = dict(readings)
+            else:  # a List item's own readings, grouped once (not a scan per item)
+                if by_item is None:
+                    by_item = {}
+                    for p, r in readings.items():
+                        by_item.setdefault(p[:2], {})[p[2:]] = r
+                own = by_item.get(base, {})
             locator = _Locator(chunk, base, own)
             if marks is not None and base:  # an item's position without composing the List
                 span = chunk.span(marks[base[1]])  # type: ignore[index]

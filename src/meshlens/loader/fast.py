@@ -1,6 +1,6 @@
 """The common YAML document built straight from libyaml's events, without composing nodes.
 
-Layer: L2 (part of ``meshlens.loader``). Imports: limits, loader.scalars, source, PyYAML.
+Layer: L2 (part of ``meshlens.loader``). Imports: loader.scalars, source, PyYAML.
 
 PyYAML's C loader composes a node tree (calling back into Python to resolve every scalar's
 tag), then constructs values from it with a generic, generator-based constructor. Most

@@ -1,6 +1,6 @@
 """A JSON document (what ``kubectl get -o json`` prints) read with the json module's C scanner.
 
-Layer: L2 (part of ``meshlens.loader``). Imports: loader.fast, PyYAML-free.
+Layer: L2 (part of ``meshlens.loader``). Imports: loader.fast, the json module (no PyYAML).
 
 JSON is YAML, and kubectl reads a ``.json`` file with its YAML reader, so the values must be
 the ones :mod:`~meshlens.loader.fast` (libyaml's events) gives. They are, for the JSON this
