@@ -101,6 +101,16 @@ _OUTBOUND = _ByIdentity(256)
 _CLAS = _ByIdentity(256)
 
 
+def forget() -> None:
+    """Drop the derived facts (the runner calls it when a run ends).
+
+    Compiles held by a module past the run would be freed only at interpreter exit, which
+    then costs seconds for a large mesh.
+    """
+    _OUTBOUND.items.clear()
+    _CLAS.items.clear()
+
+
 class _ClaIndex(dict[str, endpoint_pb2.ClusterLoadAssignment]):
     """EDS assignments by cluster name, and the hosts read from them so far (by name)."""
 
