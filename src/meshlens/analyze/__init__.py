@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 
 from meshlens.analyze import (
+    _compiled,
     application_uid,
     authz_effect,
     authz_policies,
@@ -177,6 +178,7 @@ def run(loaded: Loaded, *, proxies: Sequence[str] | None = None,
     replaced = {(code, f.origin, f.path) for module in analyzers
                 for code in module.METADATA.supersedes for f in out
                 if f.code in module.METADATA.codes}
+    _compiled.forget()  # the run's compiles are freed with its context, not at exit
     return [f for f in out if (f.code, f.origin, f.path) not in replaced]
 
 

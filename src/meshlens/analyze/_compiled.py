@@ -9,7 +9,8 @@ Envoy config from YAML.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,9 +73,60 @@ class Host:
     tls_mode: str  # the envoy.transport_socket_match tlsMode metadata, "" when absent
 
 
+class _ByIdentity:
+    """Facts derived from a compile's lists, kept for the last few lists (by identity).
+
+    Every analyzer walks every compiled proxy's clusters: what they all derive (which clusters
+    are outbound, the EDS assignments by name, the hosts of an assignment) is derived once per
+    list. An entry holds its list, so the list's id cannot be reused while the entry lives, and
+    it is checked against the list's length (a compile's lists are final once returned).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[int, tuple[list[Any], int, Any]] = OrderedDict()
+
+    def get(self, owner: list[Any], build: Callable[[], Any]) -> Any:
+        hit = self.items.get(id(owner))
+        if hit is not None and hit[0] is owner and hit[1] == len(owner):
+            return hit[2]
+        value = build()
+        self.items[id(owner)] = (owner, len(owner), value)
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_OUTBOUND = _ByIdentity(256)
+_CLAS = _ByIdentity(256)
+
+
+def forget() -> None:
+    """Drop the derived facts (the runner calls it when a run ends).
+
+    Compiles held by a module past the run would be freed only at interpreter exit, which
+    then costs seconds for a large mesh.
+    """
+    _OUTBOUND.items.clear()
+    _CLAS.items.clear()
+
+
+class _ClaIndex(dict[str, endpoint_pb2.ClusterLoadAssignment]):
+    """EDS assignments by cluster name, and the hosts read from them so far (by name)."""
+
+    hosts: dict[str, tuple[Host, ...]]
+
+
 def cla_index(result: CompileResult) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
-    """The compiled EDS assignments by cluster name."""
-    return {e.cluster_name: e for e in result.endpoints}
+    """The compiled EDS assignments by cluster name (do not change it: it is shared)."""
+
+    def build() -> _ClaIndex:
+        index = _ClaIndex((e.cluster_name, e) for e in result.endpoints)
+        index.hosts = {}
+        return index
+
+    found: _ClaIndex = _CLAS.get(result.endpoints, build)
+    return found
 
 
 def hosts(result: CompileResult, c: cluster_pb2.Cluster,
@@ -86,9 +138,19 @@ def hosts(result: CompileResult, c: cluster_pb2.Cluster,
     """
     if c.type == Cluster.EDS:
         name = c.eds_cluster_config.service_name or c.name
-        cla = (index if index is not None else cla_index(result)).get(name)
+        if index is None:
+            index = cla_index(result)
+        cla = index.get(name)
         if cla is None:
             return []
+        # EDS hosts are read once per compile; inline ones are few (STATIC, STRICT_DNS).
+        cache = getattr(index, "hosts", None)
+        if cache is None:
+            return list(_hosts(cla))
+        found = cache.get(name)
+        if found is None:
+            found = cache[name] = tuple(_hosts(cla))
+        return list(found)
     elif c.HasField("load_assignment"):
         cla = c.load_assignment
     else:
@@ -108,11 +170,15 @@ def _hosts(cla: endpoint_pb2.ClusterLoadAssignment) -> Iterator[Host]:
 
 def outbound(result: CompileResult) -> Iterator[BuiltCluster]:
     """The outbound service clusters of a compile, with what built them."""
-    for bc in result.built:
-        key = parse_cluster_name(bc.cluster.name)
-        if key is not None and key.direction == "outbound" and bc.service is not None \
-                and bc.port is not None:
-            yield bc
+    found: list[BuiltCluster] = _OUTBOUND.get(result.built, lambda: [
+        bc for bc in result.built if _is_outbound(bc)])
+    return iter(found)
+
+
+def _is_outbound(bc: BuiltCluster) -> bool:
+    key = parse_cluster_name(bc.cluster.name)
+    return key is not None and key.direction == "outbound" and bc.service is not None \
+        and bc.port is not None
 
 
 def effective_policy(ctx: Context, bc: BuiltCluster) -> Policy:

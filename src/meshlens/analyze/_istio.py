@@ -198,3 +198,75 @@ def is_control_plane(res: Resource) -> bool:
 def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
     """A Kubernetes equality selector (an empty selector matches everything)."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+class LabelIndex:
+    """Items (pods, workloads) by (namespace, label, value): selecting is not a scan of all.
+
+    ``select`` returns what a scan with :func:`labels_match` would, in the same order.
+
+    Example:
+        >>> idx = LabelIndex([("a", {"app": "x"}), ("a", {"app": "y"}), ("b", {"app": "x"})])
+        >>> idx.select("a", {"app": "x"}), idx.select("a", {}), idx.select("c", {"app": "x"})
+        ([0], [0, 1], [])
+    """
+
+    def __init__(self, items: list[tuple[str, dict[str, str]]]) -> None:
+        self.labels = [labels for _, labels in items]
+        self.by_ns: dict[str, list[int]] = {}
+        self.by_label: dict[tuple[str, str, Any], list[int]] = {}
+        for i, (ns, labels) in enumerate(items):
+            self.by_ns.setdefault(ns, []).append(i)
+            for k, v in labels.items():
+                self.by_label.setdefault((ns, k, v), []).append(i)
+
+    def select(self, namespace: str, selector: dict[str, str]) -> list[int]:
+        """Indices of the items of ``namespace`` whose labels ``selector`` matches, in order."""
+        if not selector:
+            return list(self.by_ns.get(namespace, ()))
+        smallest: list[int] | None = None
+        for k, v in selector.items():
+            found = self.by_label.get((namespace, k, v))
+            if found is None:
+                return []
+            if smallest is None or len(found) < len(smallest):
+                smallest = found
+        assert smallest is not None
+        return [i for i in smallest if labels_match(selector, self.labels[i])]
+
+
+class SelectorIndex:
+    """Non-empty selectors by one of their (namespace, label, value) pairs: which select a pod.
+
+    ``matching`` returns what a scan with :func:`labels_match` over the selectors would, in
+    the same order.
+
+    Example:
+        >>> idx = SelectorIndex([("a", {"app": "x"}), ("a", {"app": "x", "v": "1"})])
+        >>> idx.matching("a", {"app": "x"}), idx.matching("a", {"app": "x", "v": "1"})
+        ([0], [0, 1])
+    """
+
+    def __init__(self, items: list[tuple[str, dict[str, str]]]) -> None:
+        self.selectors = [sel for _, sel in items]
+        self.by_pair: dict[tuple[str, str, Any], list[int]] = {}
+        for i, (ns, sel) in enumerate(items):
+            if sel:
+                k, v = next(iter(sel.items()))
+                self.by_pair.setdefault((ns, k, v), []).append(i)
+
+    def matching(self, namespace: str, labels: dict[str, str]) -> list[int]:
+        """Indices of the non-empty selectors of ``namespace`` that match ``labels``, in order."""
+        found: set[int] = set()
+        for k, v in labels.items():
+            for i in self.by_pair.get((namespace, k, v), ()):
+                if labels_match(self.selectors[i], labels):
+                    found.add(i)
+        return sorted(found)
+
+
+def workload_index(ctx: Context) -> LabelIndex:
+    """The registry's workloads as a :class:`LabelIndex` (built once per run)."""
+    index: LabelIndex = ctx.memo("istio.workload_index", lambda: LabelIndex(
+        [(w.namespace, w.labels) for w in ctx.mesh.registry.workloads]))
+    return index

@@ -6,6 +6,7 @@ Layer: L6. Imports: compiler, model, resources, analyze.core, analyze._compiled.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,8 +42,12 @@ def resource_by_ref(ctx: Context, ref: ResourceRef | None) -> Resource | None:
     return index.get(ref)
 
 
+#: Destinations repeat across routes and proxies; resolving a name tries it as an IP first.
+_resolve = functools.lru_cache(maxsize=1 << 16)(resolve_shortname)
+
+
 def _dest_cluster(d: dict[str, Any], ns: str, listener_port: int) -> str:
-    host = resolve_shortname(str(d.get("host", "")), ns)
+    host = _resolve(str(d.get("host", "")), ns)
     port = as_dict(d.get("port")).get("number")
     return cluster_name("outbound", port if isinstance(port, int) and port else listener_port,
                         str(d.get("subset") or ""), host)
@@ -67,7 +72,15 @@ def _locate(res: Resource, rule_path: FieldPath, cluster: str, listener_port: in
 
 
 def http_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:
-    """Every cluster an HTTP route of this proxy's RDS sends to."""
+    """Every cluster an HTTP route of this proxy's RDS sends to (read once per run)."""
+    owner, refs = ctx.memo(f"routes.http_refs.{id(result)}",
+                           lambda: (result, list(_http_refs(ctx, result))))
+    if owner is not result:  # not a compile of this run's context: read it again
+        refs = list(_http_refs(ctx, result))
+    return iter(refs)
+
+
+def _http_refs(ctx: Context, result: CompileResult) -> Iterator[RouteRef]:
     for rc in result.routes or []:
         listener_port = int(rc.name) if rc.name.isdigit() else 0
         fields = result.provenance.of("route", rc.name)

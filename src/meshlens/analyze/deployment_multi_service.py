@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze._istio import full_name, labels_match
+from meshlens.analyze._istio import SelectorIndex, full_name
 from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, as_dict, finding, goq, gov,
                                    iter_dicts)
 from meshlens.resources import Resource
@@ -58,16 +58,17 @@ def deployment_in_mesh(dep: Resource, namespaces: dict[str, Resource]) -> bool:
     return ns is not None and ns.labels.get("istio-injection") == "enabled"
 
 
-def _matching(dep: Resource, services: list[Resource]) -> list[Resource]:
+def _matching(dep: Resource, services: list[Resource], index: SelectorIndex) -> list[Resource]:
     """Services of the Deployment's namespace whose non-empty selector matches its pods."""
     labels = {str(k): str(v) for k, v in as_dict(as_dict(as_dict(dep.spec.get("template"))
                                                          .get("metadata")).get("labels")).items()}
-    out = []
-    for svc in services:
-        sel = {str(k): str(v) for k, v in as_dict(svc.spec.get("selector")).items()}
-        if sel and labels_match(sel, labels) and svc.namespace == dep.namespace:
-            out.append(svc)
-    return out
+    return [services[i] for i in index.matching(dep.namespace, labels)]
+
+
+def _selector_index(services: list[Resource]) -> SelectorIndex:
+    return SelectorIndex([(svc.namespace, {str(k): str(v) for k, v in
+                                           as_dict(svc.spec.get("selector")).items()})
+                          for svc in services])
 
 
 def _target(port: dict[str, Any]) -> str:
@@ -82,13 +83,14 @@ def analyze(ctx: Context) -> Iterator[Finding]:
     by_ns: dict[str, list[Resource]] = {}
     for svc in ctx.of_kind("Service"):
         by_ns.setdefault(svc.namespace, []).append(svc)
+    indexes = {ns: _selector_index(svcs) for ns, svcs in by_ns.items()}
     for dep in ctx.of_kind("Deployment"):
         services = by_ns.get(dep.namespace, [])
         if dep.labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller":
             continue
         if not deployment_in_mesh(dep, namespaces):
             continue
-        svcs = _matching(dep, services)
+        svcs = _matching(dep, services, indexes[dep.namespace]) if services else []
         by_port: dict[int, dict[str, list[str]]] = {}
         by_target: dict[str, dict[int, str]] = {}
         for svc in svcs:

@@ -147,9 +147,11 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             svc, port = bc.service, bc.port
             assert svc is not None and port is not None
             if not bc.subset:
-                reason, fix = _service_reason(ctx, svc, empty[name])
                 key = (svc.resource.ref, svc.hostname)
-                hit = service_hits.setdefault(key, (svc.resource, svc, [], [], reason, fix))
+                hit = service_hits.get(key)
+                if hit is None:  # the first cluster's reason is the one reported
+                    reason, fix = _service_reason(ctx, svc, empty[name])
+                    hit = service_hits[key] = (svc.resource, svc, [], [], reason, fix)
                 if name not in hit[2]:
                     hit[2].append(name)
                     hit[3].append(port.port)
@@ -162,10 +164,12 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 continue
             if not subset_used(ctx, svc.hostname, bc.subset):
                 continue  # no route sends there: harmless today (ML1205 notes the unused subset)
-            reason, fix = _subset_reason(ctx, svc, sub.labels, port.port)
             path: FieldPath = ("spec", "subsets", sub.index)
-            hit2 = subset_hits.setdefault((sub.resource.ref, path),
-                                          (sub.resource, bc.subset, reason, [], fix))
+            hit2 = subset_hits.get((sub.resource.ref, path))
+            if hit2 is None:
+                reason, fix = _subset_reason(ctx, svc, sub.labels, port.port)
+                hit2 = subset_hits[(sub.resource.ref, path)] = (sub.resource, bc.subset, reason,
+                                                                [], fix)
             if name not in hit2[3]:
                 hit2[3].append(name)
     for (_, path), (res, subset, reason, clusters, fix) in subset_hits.items():

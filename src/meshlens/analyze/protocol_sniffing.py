@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze._istio import is_control_plane, labels_match
+from meshlens.analyze._istio import is_control_plane, workload_index
 from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding, iter_dicts
 from meshlens.model import protocol
 
@@ -71,9 +71,9 @@ def server_first(names: list[str], numbers: list[int]) -> tuple[str, str] | None
 def _container_port_names(ctx: Context, selector: dict[str, str], ns: str,
                           target: Any) -> list[str]:
     out = []
-    for w in ctx.mesh.registry.workloads:
-        if w.namespace == ns and labels_match(selector, w.labels):
-            out += [c.name for c in w.container_ports if c.port == target or c.name == target]
+    workloads = ctx.mesh.registry.workloads
+    for i in workload_index(ctx).select(ns, selector):
+        out += [c.name for c in workloads[i].container_ports if c.port == target or c.name == target]
     return out
 
 

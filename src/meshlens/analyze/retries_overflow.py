@@ -111,9 +111,12 @@ def analyze(ctx: Context) -> Iterator[Finding]:
                 if room < attempts:
                     overflowed = True
                     key: tuple[Any, ...] = ("ML1240", o.resource, o.field)
-                    hit = hits.setdefault(key, {"origin": o, "clusters": [], "args": {
-                        "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
-                        "retries": _retries_text(ref), "field": yaml_name}})
+                    hit = hits.get(key)
+                    if hit is None:  # the message's parts are rendered once per finding
+                        hit = hits[key] = {"origin": o, "clusters": [], "args": {
+                            "limit": f"{envoy} ({yaml_name})", "value": value,
+                            "attempts": attempts, "retries": _retries_text(ref),
+                            "field": yaml_name}}
                     hit["clusters"].append(c.name)
             retries_origin = fields.get("circuit_breakers.thresholds[0].max_retries")
             unbounded = th.max_retries.value >= MAX_U32 and (
@@ -122,10 +125,12 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             if unbounded and limits and not overflowed:
                 envoy, yaml_name, value, o = limits[0]
                 key = ("ML1241", o.resource, o.field)
-                hit = hits.setdefault(key, {"origin": o, "clusters": [], "args": {
-                    "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
-                    "retries": _retries_text(ref), "field": yaml_name,
-                    "concurrent": -(-value // attempts)}})
+                hit = hits.get(key)
+                if hit is None:
+                    hit = hits[key] = {"origin": o, "clusters": [], "args": {
+                        "limit": f"{envoy} ({yaml_name})", "value": value, "attempts": attempts,
+                        "retries": _retries_text(ref), "field": yaml_name,
+                        "concurrent": -(-value // attempts)}}
                 hit["clusters"].append(c.name)
     for (code, _, _), hit in hits.items():
         o = hit["origin"]

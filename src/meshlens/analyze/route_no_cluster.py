@@ -196,7 +196,7 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             if svc is not None:
                 q = quirks.setdefault((ref.resource.ref, ref.path),
                                       (ref.resource, ref.cluster, svc, {}))
-                q[3].update(dict.fromkeys(ctx.members(proxy)))
+                q[3][proxy] = None  # the proxies it stands for are added at the end
                 continue
             why = reasons.get(ref.cluster)
             if why is None:
@@ -204,12 +204,17 @@ def analyze(ctx: Context) -> Iterator[Finding]:
             reason, fix = why
             key = (ref.resource.ref, ref.path, ref.cluster + "\0" + reason)
             entry = found.setdefault(key, (ref.resource, ref.cluster, reason, fix, ref.mirror, {}))
-            entry[5].update(dict.fromkeys(ctx.members(proxy)))
+            entry[5][proxy] = None
     for (_, path, _), (res, cluster, reason, fix, mirror, proxies) in found.items():
         yield finding("ML1201", res, path, dest=_dest(cluster, mirror), cluster=cluster,
-                      proxies=short_list(sorted(proxies)), reason=reason,
+                      proxies=short_list(_members(ctx, proxies)), reason=reason,
                       flag="" if mirror else None, fix={"fix": fix})
     for (_, path), (res, cluster, svc, proxies) in quirks.items():
         yield finding("ML1206", res, path, cluster=cluster, host=svc.hostname,
                       ports=", ".join(str(p.port) for p in svc.ports),
-                      proxies=short_list(sorted(proxies)))
+                      proxies=short_list(_members(ctx, proxies)))
+
+
+def _members(ctx: Context, proxies: dict[str, None]) -> list[str]:
+    """Every proxy the compiled representatives stand for, sorted."""
+    return sorted({m for proxy in proxies for m in ctx.members(proxy)})

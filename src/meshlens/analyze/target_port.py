@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meshlens.analyze._istio import labels_match
+from meshlens.analyze._istio import workload_index
 from meshlens.analyze.core import (CodeDoc, Context, Finding, Metadata, finding, iter_dicts,
                                    short_list)
 from meshlens.model.registry import Workload
@@ -44,15 +44,17 @@ DOCS = {
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:
+    workloads = ctx.mesh.registry.workloads
+    index = workload_index(ctx)
     for svc in ctx.of_kind("Service"):
         sel = svc.spec.get("selector")
         if not isinstance(sel, dict) or not sel or svc.spec.get("type") == "ExternalName":
             continue
         selector = {str(k): str(v) for k, v in sel.items()}
         groups: dict[str, Workload] = {}
-        for w in ctx.mesh.registry.workloads:
-            if w.namespace == svc.namespace and labels_match(selector, w.labels):
-                groups.setdefault(f"{w.workload_name}.{w.namespace}", w)
+        for i in index.select(svc.namespace, selector):
+            w = workloads[i]
+            groups.setdefault(f"{w.workload_name}.{w.namespace}", w)
         if not groups:
             continue
         for i, p in enumerate(iter_dicts(svc.spec.get("ports"))):

@@ -61,8 +61,19 @@ def used_subsets(ctx: Context) -> set[tuple[str, str]]:
 
 def subset_used(ctx: Context, host: str, subset: str) -> bool:
     """Whether some VirtualService route or mirror sends to ``subset`` of ``host`` (resolved)."""
-    used = ctx.memo("unused_subsets.used", lambda: used_subsets(ctx))
-    return any(sub == subset and host_matches(host, h) for h, sub in used)
+    used: set[tuple[str, str]] = ctx.memo("unused_subsets.used", lambda: used_subsets(ctx))
+    if not host.startswith("*"):  # host_matches is then equality
+        return (host, subset) in used
+    by_subset: dict[str, list[str]] = ctx.memo("unused_subsets.by_subset",
+                                                lambda: _hosts_by_subset(used))
+    return any(host_matches(host, h) for h in by_subset.get(subset, ()))
+
+
+def _hosts_by_subset(used: set[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for h, sub in used:
+        out.setdefault(sub, []).append(h)
+    return out
 
 
 def analyze(ctx: Context) -> Iterator[Finding]:

@@ -12,6 +12,10 @@ position of any field path. Its modules, bottom to top:
   (``locator.readings``: field path → reading) so the decoder can explain it;
 * :mod:`~meshlens.loader.shape`: structure limits of a parsed document (depth, scalar size,
   alias expansion, recursive aliases);
+* :mod:`~meshlens.loader.fast` and :mod:`~meshlens.loader.jsonfast`: the common document
+  (no anchors, tags, merge or duplicate keys) read straight from libyaml's events, and JSON
+  read with the C ``json`` scanner where it provably reads as YAML would; both give exactly
+  what the general path gives, and hand anything else to it;
 * :mod:`~meshlens.loader.documents`: one file's text → documents with positions
   (:func:`load_text`, :func:`load_yaml_text`);
 * :mod:`~meshlens.loader.files`: folders, files, FIFOs, stdin → text (:func:`load_paths`,

@@ -22,7 +22,9 @@ import yaml
 from meshlens.diagnostics import Diagnostic, report
 from meshlens.errors import LoadError
 from meshlens.limits import Limits
-from meshlens.loader.scalars import Loader, Reading, RecoveringLoader, Undefined
+from meshlens.loader.fast import parse_fast
+from meshlens.loader.jsonfast import looks_like_json, parse_json
+from meshlens.loader.scalars import Loader, PositionLoader, Reading, RecoveringLoader, Undefined
 from meshlens.loader.shape import check_shape
 from meshlens.source import FieldPath, RawDocument, SourceSpan
 
@@ -43,6 +45,9 @@ class _Parsed:
     root: yaml.Node | None  # kept only when readings or duplicate keys need positions
     readings: list[tuple[yaml.Node, Reading]]
     duplicates: list[yaml.Node]
+    #: read by the fast path: readings by field path, and the marks of a List's items
+    paths: list[tuple[FieldPath, Reading]] = field(default_factory=list)
+    item_marks: list[Any] | None = None
 
 
 def _parse(text: str, loader_class: Any = Loader) -> _Parsed:
@@ -76,7 +81,7 @@ class _Chunk:
     def root(self) -> yaml.Node | None:
         if self._root is False:
             try:
-                self._root = yaml.compose(self.text, Loader=Loader)
+                self._root = yaml.compose(self.text, Loader=PositionLoader)
             except (yaml.YAMLError, RecursionError, ValueError):
                 self._root = None
         return self._root  # type: ignore[return-value]
@@ -240,6 +245,25 @@ def _parsed_documents(
             )], False
             return
         errors: list[LoadError] = []
+        # A scalar's UTF-8 value is at most 4 bytes per character it is written with.
+        big = len(chunk_text) * 4 > limits.max_scalar_bytes
+        max_chars = limits.max_scalar_bytes // 4 if big else -1
+        fast = parse_json(chunk_text, limits.max_depth, max_chars) \
+            if looks_like_json(chunk_text) else None
+        if fast is None:
+            fast = parse_fast(chunk_text, limits.max_depth, max_chars)
+        if fast is not None:
+            # No anchors, so no alias expansion; the depth was checked while reading.
+            data = fast.data
+            big = fast.long_scalar
+            parsed = _Parsed(data, fast.mark, None, [], [], fast.readings, fast.item_marks)
+            if big or not isinstance(data, dict | list):
+                problem = check_shape(data, limits, aliases=False, scalars=big)
+                if problem is not None:
+                    yield chunk, parsed, [_shape_error(problem, chunk)], False
+                    continue
+            yield chunk, parsed, errors, True
+            continue
         try:
             parsed = _parse(chunk_text)
         except (yaml.YAMLError, RecursionError, ValueError, OverflowError, TypeError) as exc:
@@ -266,11 +290,15 @@ def _parsed_documents(
                 scalars=len(chunk_text) * 4 > limits.max_scalar_bytes,
             )
         if problem is not None:
-            code, message, where = problem
-            span = chunk.locate(where) or chunk.locate(()) or SourceSpan(name, first_line + 1, 1)
-            yield chunk, parsed, [*errors, LoadError(message, span, code)], False
+            yield chunk, parsed, [*errors, _shape_error(problem, chunk)], False
             continue
         yield chunk, parsed, errors, True
+
+
+def _shape_error(problem: tuple[str, str, FieldPath], chunk: _Chunk) -> LoadError:
+    code, message, where = problem
+    span = chunk.locate(where) or chunk.locate(()) or SourceSpan(chunk.path, chunk.first_line + 1, 1)
+    return LoadError(message, span, code)
 
 
 class _Dropped:
@@ -370,6 +398,10 @@ def load_text(
         if parsed.readings and parsed.root is not None:
             paths = _node_paths(parsed.root, {id(n) for n, _ in parsed.readings})
             readings = {paths[id(n)]: r for n, r in parsed.readings if id(n) in paths}
+        elif parsed.paths:
+            readings = dict(parsed.paths)
+        marks = parsed.item_marks
+        by_item: dict[FieldPath, dict[FieldPath, Reading]] | None = None
         for base, obj in _flatten(data):
             if obj is DROPPED:
                 continue
@@ -386,9 +418,19 @@ def load_text(
                     )
                 )
                 return result
-            own = {p[len(base) :]: r for p, r in readings.items() if p[: len(base)] == base}
+            if not base:
+                own = dict(readings)
+            else:  # a List item's own readings, grouped once (not a scan per item)
+                if by_item is None:
+                    by_item = {}
+                    for p, r in readings.items():
+                        by_item.setdefault(p[:2], {})[p[2:]] = r
+                own = by_item.get(base, {})
             locator = _Locator(chunk, base, own)
-            span = (locator(()) or span0) if base else span0
+            if marks is not None and base:  # an item's position without composing the List
+                span = chunk.span(marks[base[1]])  # type: ignore[index]
+            else:
+                span = (locator(()) or span0) if base else span0
             if not isinstance(obj, dict):
                 result.diagnostics.append(
                     report("ML0004", span=span, reason=f"a {type(obj).__name__}, not a mapping")

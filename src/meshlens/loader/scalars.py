@@ -141,6 +141,23 @@ class Loader(_Hazards, _Base):  # type: ignore[misc,valid-type]
     yaml_implicit_resolvers: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
 
 
+class PositionLoader(_Base):  # type: ignore[misc,valid-type]
+    """The C composer for positions only: nodes and marks, no tag resolution.
+
+    Finding a field's line needs the node tree's shape and the keys' text, never a node's tag,
+    so the per-node Python callbacks PyYAML's composer makes to resolve tags are skipped.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        return ""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
 class Undefined:
     """Where an undefined alias (``*name`` with no ``&name`` before it) stood in a document."""
 
@@ -169,15 +186,19 @@ class RecoveringLoader(_Hazards, yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _construct_bool(loader: Loader, node: yaml.ScalarNode) -> bool:
-    value = node.value in _TRUE
-    if node.value not in _BOOLS_1_2 and not node.style:  # plain: None (Python) or "" (C parser)
-        loader.readings.append((node, Reading(node.value, value, "boolean")))
-    return value
+def bool_reading(text: str) -> tuple[bool, Reading | None]:
+    """A plain scalar resolved as a boolean: its value, and a Reading if YAML 1.2 differs."""
+    value = text in _TRUE
+    return value, (Reading(text, value, "boolean") if text not in _BOOLS_1_2 else None)
 
 
-def _construct_number(loader: Loader, node: yaml.ScalarNode) -> Any:
-    text = node.value
+def number_reading(text: str) -> tuple[Any, Reading | None]:
+    """A plain scalar resolved as a number: its value, and a Reading if YAML 1.2 differs.
+
+    Example:
+        >>> number_reading("0755")
+        (493, Reading(text='0755', value=493, form='octal'))
+    """
     value = _go_number(text)
     if isinstance(value, int):
         body = text.lstrip("+-")
@@ -191,7 +212,21 @@ def _construct_number(loader: Loader, node: yaml.ScalarNode) -> Any:
             else ""
         )
         if form:
-            loader.readings.append((node, Reading(text, value, form)))
+            return value, Reading(text, value, form)
+    return value, None
+
+
+def _construct_bool(loader: Loader, node: yaml.ScalarNode) -> bool:
+    value, reading = bool_reading(node.value)
+    if reading is not None and not node.style:  # plain: None (Python) or "" (C parser)
+        loader.readings.append((node, reading))
+    return value
+
+
+def _construct_number(loader: Loader, node: yaml.ScalarNode) -> Any:
+    value, reading = number_reading(node.value)
+    if reading is not None:
+        loader.readings.append((node, reading))
     return value
 
 

@@ -65,12 +65,16 @@ class _Checker:
         self.problems: list[Problem] = []
 
     def type(self, value: Any, path: FieldPath, expected: str) -> bool:
-        ok = {
-            "object": isinstance(value, dict),
-            "array": isinstance(value, list),
-            "string": isinstance(value, str),
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-        }[expected]
+        if expected == "string":
+            ok = isinstance(value, str)
+        elif expected == "object":
+            ok = isinstance(value, dict)
+        elif expected == "integer":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif expected == "array":
+            ok = isinstance(value, list)
+        else:
+            raise KeyError(expected)
         if not ok:
             self.problems.append(Problem(path, "ML0103",
                                          f"{_dotted(path)}: expected {expected}, got {_type_name(value)}"))

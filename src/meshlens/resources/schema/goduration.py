@@ -5,6 +5,8 @@ Layer: L2 (package meshlens.resources.schema). Imports: the standard library.
 
 from __future__ import annotations
 
+import functools
+
 _UNIT_NS = {
     "ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
     "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
@@ -21,6 +23,11 @@ def parse_go_duration(text: str) -> int | None:
         >>> parse_go_duration("0"), parse_go_duration("10"), parse_go_duration("1d")
         (0, None, None)
     """
+    # The same few durations ("1s", "30s") repeat across a mesh; each is parsed once.
+    return _parse_short(text) if len(text) <= 32 else _parse(text)
+
+
+def _parse(text: str) -> int | None:
     s, neg = text, False
     if s[:1] in ("-", "+"):
         neg, s = s[0] == "-", s[1:]
@@ -68,3 +75,6 @@ def parse_go_duration(text: str) -> int | None:
     if neg:
         return -total
     return total if total < _NS_LIMIT else None
+
+
+_parse_short = functools.lru_cache(maxsize=4096)(_parse)

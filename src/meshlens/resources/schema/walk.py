@@ -61,11 +61,51 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _fast_json_type(value: Any) -> str:
+    """:func:`_json_type`, by exact type first (the walk asks it for every value)."""
+    return _EXACT_TYPE_NAMES.get(type(value)) or _json_type(value)
+
+
 _TYPE_NAMES: tuple[tuple[type | tuple[type, ...], str], ...] = (
     (bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
     ((datetime.date, datetime.datetime), "string"), ((list, tuple), "array"), (dict, "object"),
     ((bytes, bytearray), "binary"),
 )  # fmt: skip
+_EXACT_TYPE_NAMES: dict[type, str] = {
+    t: name for types, name in _TYPE_NAMES for t in (types if isinstance(types, tuple) else (types,))
+    if t is not datetime.date  # a datetime is also a date: keep the first name in the table
+}
+_EXACT_TYPE_NAMES[datetime.date] = "string"
+_EXACT_TYPE_NAMES[type(None)] = "null"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the walk reads of a schema node on every visit, worked out once per node."""
+
+    expected: str
+    kind: int  # _MAPPING, _LIST or _SCALAR
+    value_rules: tuple[Rule, ...]  # rules on the value itself
+    key_rules: tuple[Rule, ...]  # rules checked on each key of a mapping
+    required: tuple[str, ...]  # an Obj's required fields
+
+
+_MAPPING, _LIST, _SCALAR = 0, 1, 2
+#: id(node) → (node, plan); the node is held so its id stays its own.
+_PLANS: dict[int, tuple[Node, _Plan]] = {}
+
+
+def _plan(node: Node) -> _Plan:
+    hit = _PLANS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    kind = _MAPPING if isinstance(node, Obj | Map) else _LIST if isinstance(node, List) else _SCALAR
+    required = tuple(n for n, c in node.fields.items() if c.required) \
+        if isinstance(node, Obj) else ()
+    plan = _Plan(_EXPECTED[type(node)], kind, tuple(r for r in node.rules if not r.per_key),
+                 tuple(r for r in node.rules if r.per_key), required)
+    _PLANS[id(node)] = (node, plan)
+    return plan
 
 
 def _text(value: Any) -> str:
@@ -122,35 +162,44 @@ class _Walk:
     def visit(self, node: Node, value: Any, path: FieldPath) -> None:
         if value is None and node.nullable:
             return
-        expected, got = _EXPECTED[type(node)], _json_type(value)
-        if not _type_ok(expected, got, value):
+        plan = _plan(node)
+        expected, got = plan.expected, _fast_json_type(value)
+        if got != expected and not _type_ok(expected, got, value):
             self.emit(path, WRONG_TYPE, f"{render_field(path)}: expected {expected}, got {got}")
+            return
+        if plan.kind == _SCALAR:  # only mappings and lists are shared by YAML aliases
+            self.visit_value(node, value, path, plan)
             return
         memo = (id(node), id(value))
         if memo in self.clean:
             return
         before = len(self.problems)
-        self.visit_value(node, value, path)
+        self.visit_value(node, value, path, plan)
         if len(self.problems) == before and isinstance(value, dict | list):
             # YAML aliases can share one subtree many times; a clean one is checked only once.
             self.clean.add(memo)
 
-    def visit_value(self, node: Node, value: Any, path: FieldPath) -> None:
+    def visit_value(self, node: Node, value: Any, path: FieldPath,
+                    plan: _Plan | None = None) -> None:
+        if plan is None:
+            plan = _plan(node)
         if isinstance(value, datetime.date):
             value = str(value)  # a YAML timestamp reaches the API server as a JSON string
-        if isinstance(node, Obj | Map):
-            value = self.visit_mapping(node, value, path)
-        elif isinstance(node, List):
-            self.visit_list(node, value, path)
+        kind = plan.kind
+        if kind == _MAPPING:
+            value = self.visit_mapping(node, value, path, plan)  # type: ignore[arg-type]
+        elif kind == _LIST:
+            self.visit_list(node, value, path)  # type: ignore[arg-type]
         else:
             self.check_scalar(node, value, path)
-        if self.cel:
-            self.check_rules(node.rules, value, path)
-        if isinstance(node, Obj | Map):
-            self.visit_children(node, value, path)
-        elif isinstance(node, List):
-            for index, item in enumerate(value):
-                self.visit(node.item, item, (*path, index))
+        if self.cel and plan.value_rules:
+            self.check_rules(plan.value_rules, value, path)
+        if kind == _MAPPING:
+            self.visit_children(node, value, path, plan)  # type: ignore[arg-type]
+        elif kind == _LIST:
+            item = node.item  # type: ignore[attr-defined]
+            for index, child in enumerate(value):
+                self.visit(item, child, (*path, index))
 
     def check_rules(self, rules: tuple[Rule, ...], value: Any, path: FieldPath) -> None:
         for rule in rules:
@@ -161,15 +210,18 @@ class _Walk:
                 self.invalid(path, rule.message + shown)
 
     def visit_mapping(
-        self, node: Obj | Map, value: dict[Any, Any], path: FieldPath
+        self, node: Obj | Map, value: dict[Any, Any], path: FieldPath, plan: _Plan | None = None
     ) -> dict[str, Any]:
         """Check the mapping itself; return it with string keys and pruned nulls, for rules."""
         present: dict[str, Any] = {}
+        fields = node.fields if isinstance(node, Obj) else None
         for raw_key, item in value.items():
-            key = _key(raw_key)
-            child = node.fields.get(key) if isinstance(node, Obj) else node.value
-            if item is not None or child is None or child.nullable:
-                present[key] = item
+            key = raw_key if type(raw_key) is str else _key(raw_key)
+            if item is None:
+                child = fields.get(key) if fields is not None else node.value  # type: ignore[union-attr]
+                if child is not None and not child.nullable:
+                    continue
+            present[key] = item
         if isinstance(node, Map):
             size = len(present)
             if node.min_props is not None and size < node.min_props:
@@ -177,8 +229,9 @@ class _Walk:
             if node.max_props is not None and size > node.max_props:
                 self.invalid(path, f"must have at most {node.max_props} entries")
             return present
-        for name, child in node.fields.items():
-            if child.required and name not in present:
+        required = (plan or _plan(node)).required
+        for name in required:
+            if name not in present:
                 self.emit((*path, name), MISSING, f"missing required field {_text(name)}")
         for group in node.one_of:
             chosen = [name for name in group if name in present]
@@ -192,13 +245,15 @@ class _Walk:
                 )
         return present
 
-    def visit_children(self, node: Obj | Map, present: dict[str, Any], path: FieldPath) -> None:
-        key_rules = [rule for rule in node.rules if rule.per_key] if self.cel else []
+    def visit_children(self, node: Obj | Map, present: dict[str, Any], path: FieldPath,
+                       plan: _Plan | None = None) -> None:
+        key_rules = (plan or _plan(node)).key_rules if self.cel else ()
+        fields = node.fields if isinstance(node, Obj) else None
         for key, item in present.items():
             for rule in key_rules:
                 if not rule.check(key):
                     self.invalid((*path, key), f"{rule.message} (key {_text(key)})")
-            child = node.fields.get(key) if isinstance(node, Obj) else node.value
+            child = fields.get(key) if fields is not None else node.value  # type: ignore[union-attr]
             if child is None:
                 self.emit((*path, key), UNKNOWN, f"unknown field {_text(key)}")
             else:
