@@ -56,6 +56,11 @@ def _number(v: float) -> Any:
     return v
 
 
+def _float(v: float) -> Any:
+    # a float32 field: its shortest text, as json_format prints it (NaN first: never shortens)
+    return _number(v if math.isnan(v) or math.isinf(v) else type_checkers.ToShortestFloat(v))
+
+
 class _Cache:
     """One message type's converted values by serialized bytes, and whether caching pays."""
 
@@ -99,7 +104,7 @@ def typed(type_url: str, msg: Any, p: Printer) -> dict[str, Any]:
     """``msg`` as an ``Any`` of ``type_url`` prints it: the URL first, then the fields."""
     body = p.message(msg)
     full = msg.DESCRIPTOR.full_name
-    if full in _SPECIAL or full in _WRAPPERS:
+    if full in _VALUE_IN_ANY:
         return {"@type": type_url, "value": body}
     out = {"@type": type_url}
     out.update(body)
@@ -216,7 +221,7 @@ def _scalar(f: Any) -> Convert | None:
     if ct in _INT64:
         return lambda v, p: str(v)
     if ct == FD.CPPTYPE_FLOAT:
-        return lambda v, p: _number(type_checkers.ToShortestFloat(v))
+        return lambda v, p: _float(v)
     if ct == FD.CPPTYPE_DOUBLE:
         return lambda v, p: _number(v)
     return None
@@ -300,6 +305,10 @@ _SPECIAL: dict[str, Convert] = {
     "google.protobuf.ListValue": lambda m, p: [_value(x, p) for x in m.values],
     "google.protobuf.Empty": lambda m, p: {},
 }
+
+#: Types an ``Any`` prints under ``"value"`` (json_format's ``_WKTJSONMETHODS``; not Empty, which
+#: prints as the message it is: ``{"@type": ...}``).
+_VALUE_IN_ANY = frozenset(set(_SPECIAL) - {"google.protobuf.Empty"} | _WRAPPERS)
 
 #: Types never cached by bytes: Any has its own cache (its bytes are at hand), the rest are
 #: cheaper to convert than to serialize.
