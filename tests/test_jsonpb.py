@@ -17,27 +17,15 @@ from hypothesis import strategies as st
 from jsonpb_messages import All, Sub, messages, subs
 
 from meshlens import jsonpb
-from meshlens.emit import to_dict, to_dict_reference
+from meshlens.emit import _sorted, to_dict, to_dict_reference
 
 _LEAVES = {"google.protobuf.Duration", "google.protobuf.Timestamp", "google.protobuf.FieldMask",
            "google.protobuf.Empty", *jsonpb._WRAPPERS}
 _JSON = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 
 
-def _num(x: Any) -> Any:
-    if isinstance(x, float) and x.is_integer() and abs(x) < 2**53:
-        return int(x)
-    if isinstance(x, list):
-        return [_num(v) for v in x]
-    return x
-
-
-def _sorted_json(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {k: _sorted_json(x[k]) for k in sorted(x)}
-    if isinstance(x, list):
-        return [_sorted_json(v) for v in x]
-    return _num(x)
+# emit's reference normalisation: keys sorted at every depth, whole floats as integers
+_num = _sorted_json = _sorted
 
 
 def _key_text(k: Any) -> str:
