@@ -4,13 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-long bench clean
+.PHONY: demo test test-long bench bytecode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(MAKE) bytecode
 	touch $(STAMP)
+
+# The package is installed editable: compile its bytecode now (as pip does for the others) so
+# the first runs, and runs from a read-only checkout, do not compile every module as they start.
+bytecode:
+	$(BIN)/python -m compileall -q src
 
 demo: $(STAMP)
 	$(BIN)/meshlens demo
@@ -21,7 +27,7 @@ test: $(STAMP)
 test-long: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest tests/test_properties.py
 
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 
 clean:
