@@ -160,14 +160,17 @@ def _yaml(value: Any, dumper: NoAliases, events: Any) -> None:
 def write(tree: Any, fmt: str, stream: IO[str]) -> None:
     """Write ``tree`` to ``stream`` as ``fmt`` ("json": with a final newline, or "yaml").
 
-    JSON goes to the stream's byte buffer when it has one and encodes UTF-8 (orjson's own
-    bytes, no decoding); anything else gets text.
+    JSON goes to the stream's byte buffer when it has one, encodes UTF-8 and translates no
+    newlines (orjson's own bytes, no decoding); anything else gets text.
     """
     if fmt == "yaml":
         write_yaml(tree, stream)
         return
+    import os
+
     buffer = getattr(stream, "buffer", None)
-    if buffer is not None and str(getattr(stream, "encoding", "")).lower().replace("_", "-") in ("utf-8", "utf8"):
+    utf8 = str(getattr(stream, "encoding", "")).lower().replace("_", "-") in ("utf-8", "utf8")
+    if buffer is not None and utf8 and os.linesep == "\n":
         stream.flush()
         write_json(tree, buffer.write)
         buffer.write(b"\n")
