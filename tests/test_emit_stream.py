@@ -122,3 +122,25 @@ def test_compile_cli_writes_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> N
     y = CliRunner().invoke(app, [*args, "-o", "yaml"])
     assert y.exit_code == 0, y.output
     assert y.stdout == _yaml_whole(to_dict(config_dump(result)))
+
+
+def test_compile_process_exit_codes_and_a_reader_that_stops_early() -> None:
+    """The real process (cli.run: flush, then os._exit): full output, its exit codes, `| head`."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "meshlens", "compile", "-f",
+            "tests/cases/seed-llm-server-canary/manifests.yaml"]
+    whole = subprocess.run([*args, "deploy/client.mesh-demo"], cwd=ROOT, capture_output=True, timeout=120)
+    assert whole.returncode == 0 and whole.stdout.endswith(b"}\n") and len(whole.stdout) > 100_000
+    bad = subprocess.run([*args, "deploy/nope.mesh-demo"], cwd=ROOT, capture_output=True, timeout=120)
+    assert bad.returncode == 2 and b"error: no Deployment nope" in bad.stderr and bad.stdout == b""
+    for fmt in ("json", "yaml"):
+        proc = subprocess.Popen([*args, "deploy/client.mesh-demo", "-o", fmt], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(50)
+        proc.stdout.close()  # the reader goes away with most of the output unread
+        assert proc.wait(timeout=120) == 0
+        assert proc.stderr.read() == b""
+        proc.stderr.close()

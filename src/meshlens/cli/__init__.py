@@ -56,10 +56,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _emit(data: Any, output: Output) -> None:
-    """Write machine output; a stream tree (emit.stream) is written as it is produced."""
+    """Write machine output; a stream tree (emit.stream) is written as it is produced.
+
+    A reader that stops early (``| head``) ends the writing quietly, exit code 0, as when the
+    whole text was written in one go; stdout then points at /dev/null so no later flush fails.
+    """
     from meshlens.emit.stream import write
 
-    write(data, output.value, sys.stdout)
+    try:
+        write(data, output.value, sys.stdout)
+    except BrokenPipeError:
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 @app.command("compile")
