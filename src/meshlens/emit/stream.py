@@ -157,6 +157,31 @@ def _yaml(value: Any, dumper: NoAliases, events: Any) -> None:
 
 
 # -- to a text stream (stdout) -------------------------------------------------------------------
+#: Bytes (or characters) gathered before one write to the stream: few system calls even when the
+#: stream is unbuffered (PYTHONUNBUFFERED, or ``python -u``), memory still flat.
+BATCH = 1 << 20
+
+
+class _Batched:
+    """A writer gathering small pieces into large writes (``write``/``flush``, as streams have)."""
+
+    def __init__(self, sink: Callable[[Any], Any], empty: Any) -> None:
+        self._sink, self._empty = sink, empty
+        self._parts: list[Any] = []
+        self._size = 0
+
+    def write(self, piece: Any) -> None:
+        self._parts.append(piece)
+        self._size += len(piece)
+        if self._size >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._sink(self._empty.join(self._parts))
+            self._parts, self._size = [], 0
+
+
 def write(tree: Any, fmt: str, stream: IO[str]) -> None:
     """Write ``tree`` to ``stream`` as ``fmt`` ("json": with a final newline, or "yaml").
 
@@ -164,7 +189,10 @@ def write(tree: Any, fmt: str, stream: IO[str]) -> None:
     newlines (orjson's own bytes, no decoding); anything else gets text.
     """
     if fmt == "yaml":
-        write_yaml(tree, stream)
+        text = _Batched(stream.write, "")
+        write_yaml(tree, text)  # type: ignore[arg-type]
+        text.flush()
+        stream.flush()
         return
     import os
 
@@ -172,8 +200,11 @@ def write(tree: Any, fmt: str, stream: IO[str]) -> None:
     utf8 = str(getattr(stream, "encoding", "")).lower().replace("_", "-") in ("utf-8", "utf8")
     if buffer is not None and utf8 and os.linesep == "\n":
         stream.flush()
-        write_json(tree, buffer.write)
-        buffer.write(b"\n")
+        out = _Batched(buffer.write, b"")
+        write_json(tree, out.write)
+        out.write(b"\n")
+        out.flush()
+        buffer.flush()
     else:
         write_json(tree, lambda chunk: stream.write(chunk.decode("utf-8")))
         stream.write("\n")
