@@ -282,11 +282,14 @@ def run() -> NoReturn:
             raise
     if not heavy:
         sys.exit(0)
+    import os
+
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except BaseException:
+    except (OSError, ValueError):
         sys.exit(code)
-    import os
-
+    except interrupts.Interrupted as exc:  # a signal while flushing: as during the command
+        err.print(exc.message, markup=False)
+        os._exit(exc.code)
     os._exit(code)  # type: ignore[arg-type]
