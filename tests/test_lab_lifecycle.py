@@ -196,7 +196,9 @@ def test_signals_at_any_moment_exit_cleanly(tmp_path: Path, sig: int, delay: flo
 
 
 def test_compile_is_interruptible_too(tmp_path: Path) -> None:
-    mesh = _big_mesh(tmp_path / "big.yaml", services=600)
+    # large enough that the signal at 0.8 s lands while loading or compiling (600 services
+    # compile in ~0.7 s since the serializer streams and the process skips its teardown)
+    mesh = _big_mesh(tmp_path / "big.yaml", services=3000)
     p = subprocess.Popen([sys.executable, "-m", "meshlens", "compile", "-f", str(mesh),
                           "deploy/client.big"], env=_env(tmp_path), stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)

@@ -6,6 +6,6 @@ if not fast():
     from meshlens import interrupts
 
     interrupts.install(early=True)  # before the CLI's imports: Ctrl-C during them is handled too
-    from meshlens.cli import main
+    from meshlens.cli import run
 
-    main()
+    run()

@@ -19,9 +19,9 @@ HELP = ("cli", "help.txt")
 def main() -> None:
     """The console script: the fast answers, else the CLI."""
     if not fast():
-        from meshlens.cli import main as cli_main  # installs the signal handling first thing
+        from meshlens.cli import run  # installs the signal handling first thing
 
-        cli_main()
+        run()  # exits; heavy commands skip the interpreter's teardown
 
 
 def fast() -> bool:

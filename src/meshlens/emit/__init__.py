@@ -5,16 +5,25 @@ Layer: L5. Imports: compiler, xDS protos.
 The dump is built from Envoy's own admin protos (``envoy.admin.v3.*ConfigDump``) and printed
 with protobuf's JSON mapping using the proto field names, as Envoy prints it, so a real
 sidecar's dump and meshlens's are interchangeable for every tool that reads one.
+
+Two ways to the same text: :func:`config_dump` assembles the admin protos (each resource packed
+into an ``Any``) for callers that want messages; :func:`config_dump_tree` builds the printed shape
+directly around each resource's converted dict (no packing into ``Any`` and parsing back), one
+resource at a time, for :mod:`meshlens.emit.stream` to write as it goes (``compile -o json``).
+A test holds the two to the same bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from envoy.admin.v3 import config_dump_pb2, config_dump_shared_pb2
 from google.protobuf import json_format
 
 from meshlens.compiler import CompileResult
+from meshlens.emit.stream import Branch, Items, json_bytes, materialize
+from meshlens.jsonpb import Printer, type_url, typed
 
 VERSION = "meshlens"
 
@@ -169,4 +178,67 @@ def dumps(data: Any) -> str:
 
 
 def config_dump_json(result: CompileResult, *, include_eds: bool = True) -> str:
-    return dumps(to_dict(config_dump(result, include_eds=include_eds)))
+    """The config dump as JSON text (no final newline): what ``compile -o json`` streams."""
+    return json_bytes(config_dump_tree(result, include_eds=include_eds)).decode("utf-8")
+
+
+def config_dump_dict(result: CompileResult, *, include_eds: bool = True) -> dict[str, Any]:
+    """``to_dict(config_dump(result))``, built without the Any round trip."""
+    out: dict[str, Any] = materialize(config_dump_tree(result, include_eds=include_eds))
+    return out
+
+
+# -- the printed shape, built directly -----------------------------------------------------------
+def _admin(name: str) -> str:
+    return f"type.googleapis.com/envoy.admin.v3.{name}"
+
+
+def config_dump_tree(result: CompileResult, *, include_eds: bool = True,
+                     printer: Printer | None = None) -> Branch:
+    """The JSON shape of :func:`config_dump` as a stream tree: each resource converted on demand.
+
+    Keys and their order are those protobuf prints for the admin messages (field-number order,
+    empty fields left out), each resource as its packed ``Any`` prints: ``"@type"`` first.
+    """
+    p = printer or Printer()
+    bs = result.bootstrap
+    static = bs.static_resources if bs is not None else None
+
+    def res(msg: Any) -> dict[str, Any]:
+        return typed(type_url(msg), msg, p)
+
+    def configs() -> Iterator[Any]:
+        if bs is not None:
+            yield Branch({"@type": _admin("BootstrapConfigDump"), "bootstrap": p.message(bs)})
+        yield Branch({
+            "@type": _admin("ClustersConfigDump"), "version_info": VERSION,
+            "static_clusters": Items({"cluster": res(c)} for c in (static.clusters if static else ())),
+            "dynamic_active_clusters": Items({"version_info": VERSION, "cluster": res(c)}
+                                             for c in result.clusters)})
+        if include_eds:
+            yield Branch({"@type": _admin("EndpointsConfigDump"), "dynamic_endpoint_configs": Items(
+                {"version_info": VERSION, "endpoint_config": res(e)} for e in result.endpoints)})
+        if result.listeners is not None:
+            yield Branch({
+                "@type": _admin("ListenersConfigDump"), "version_info": VERSION,
+                "static_listeners": Items({"listener": res(x)} for x in (static.listeners if static else ())),
+                "dynamic_listeners": Items(_named(x.name, {"active_state": {
+                    "version_info": VERSION, "listener": res(x)}}) for x in result.listeners)})
+            yield Branch({"@type": _admin("ScopedRoutesConfigDump")})
+        if result.routes is not None:
+            yield Branch({
+                "@type": _admin("RoutesConfigDump"),
+                "static_route_configs": Items({"route_config": res(rc)} for x in (
+                    static.listeners if static else ()) for rc in _inline_route_configs(x)),
+                "dynamic_route_configs": Items({"version_info": VERSION, "route_config": res(rc)}
+                                               for rc in result.routes)})
+        if result.secrets is not None:
+            yield Branch({"@type": _admin("SecretsConfigDump"), "dynamic_warming_secrets": Items(
+                _named(s.name, {"secret": res(s)}) for s in result.secrets)})
+
+    return Branch({"configs": Items(configs())})
+
+
+def _named(name: str, rest: dict[str, Any]) -> dict[str, Any]:
+    """A dynamic listener or secret entry: ``name`` (field 1) first, left out when empty."""
+    return {"name": name, **rest} if name else rest
