@@ -177,3 +177,13 @@ def test_compiled_ecds_loads_in_the_real_envoy_and_its_content_is_checked() -> N
     assert any("ECDS 'my.ext' inlined" in c for c in good.changes)
     bad = validate_config_dump(to_dict(config_dump(compile_(asking() + providing(code="x")))))
     assert not bad.ok and "script load error" in bad.error
+
+
+def test_streamed_dump_has_the_ecds_sections_too() -> None:
+    # `compile -o json` writes config_dump_tree (no Any round trip): it must print the same
+    # sections, in the same place, as the packed ConfigDump.
+    from meshlens.emit import config_dump_dict, config_dump_json, dumps
+
+    r = compile_(asking() + providing())
+    assert config_dump_dict(r) == to_dict(config_dump(r))
+    assert config_dump_json(r) == dumps(to_dict(config_dump(r)))

@@ -215,6 +215,9 @@ def config_dump_tree(result: CompileResult, *, include_eds: bool = True,
             "static_clusters": Items({"cluster": res(c)} for c in (static.clusters if static else ())),
             "dynamic_active_clusters": Items({"version_info": VERSION, "cluster": res(c)}
                                              for c in result.clusters)})
+        for ecds in _ecds_sections(result):
+            yield Branch({"@type": _admin("EcdsConfigDump"), "ecds_filters": Items(
+                {"version_info": VERSION, "ecds_filter": p.message(f.ecds_filter)} for f in ecds.ecds_filters)})
         if include_eds:
             yield Branch({"@type": _admin("EndpointsConfigDump"), "dynamic_endpoint_configs": Items(
                 {"version_info": VERSION, "endpoint_config": res(e)} for e in result.endpoints)})
