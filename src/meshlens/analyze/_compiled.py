@@ -99,6 +99,8 @@ class _ByIdentity:
 
 _OUTBOUND = _ByIdentity(256)
 _CLAS = _ByIdentity(256)
+#: id(ClusterLoadAssignment) -> (the assignment, its hosts); emptied by forget()
+_HOSTS: dict[int, tuple[endpoint_pb2.ClusterLoadAssignment, tuple[Host, ...]]] = {}
 
 
 def forget() -> None:
@@ -109,23 +111,14 @@ def forget() -> None:
     """
     _OUTBOUND.items.clear()
     _CLAS.items.clear()
-
-
-class _ClaIndex(dict[str, endpoint_pb2.ClusterLoadAssignment]):
-    """EDS assignments by cluster name, and the hosts read from them so far (by name)."""
-
-    hosts: dict[str, tuple[Host, ...]]
+    _HOSTS.clear()
 
 
 def cla_index(result: CompileResult) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """The compiled EDS assignments by cluster name (do not change it: it is shared)."""
 
-    def build() -> _ClaIndex:
-        index = _ClaIndex((e.cluster_name, e) for e in result.endpoints)
-        index.hosts = {}
-        return index
-
-    found: _ClaIndex = _CLAS.get(result.endpoints, build)
+    found: dict[str, endpoint_pb2.ClusterLoadAssignment] = _CLAS.get(
+        result.endpoints, lambda: {e.cluster_name: e for e in result.endpoints})
     return found
 
 
@@ -143,14 +136,13 @@ def hosts(result: CompileResult, c: cluster_pb2.Cluster,
         cla = index.get(name)
         if cla is None:
             return []
-        # EDS hosts are read once per compile; inline ones are few (STATIC, STRICT_DNS).
-        cache = getattr(index, "hosts", None)
-        if cache is None:
-            return list(_hosts(cla))
-        found = cache.get(name)
-        if found is None:
-            found = cache[name] = tuple(_hosts(cla))
-        return list(found)
+        # EDS hosts are read once per assignment: the build cache shares an assignment between
+        # the proxies of a run, so it is kept by identity (with the message, so the id stays
+        # its own until forget()); inline ones are few (STATIC, STRICT_DNS).
+        hit = _HOSTS.get(id(cla))
+        if hit is None or hit[0] is not cla:
+            hit = _HOSTS[id(cla)] = (cla, tuple(_hosts(cla)))
+        return list(hit[1])
     elif c.HasField("load_assignment"):
         cla = c.load_assignment
     else:

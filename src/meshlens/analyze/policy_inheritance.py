@@ -274,12 +274,19 @@ def _classify(ctx: Context, d: Dropped, port: int, subset: Subset | None,
 
 def analyze(ctx: Context) -> Iterator[Finding]:
     hits: dict[tuple[Any, ...], _Hit] = {}
+    # A cluster the build cache shares between proxies carries the very same drop records, and
+    # a drop of one cluster gives the same hit every time: each is classified once. (The
+    # compiles live as long as this loop, so their records' ids are not reused.)
+    seen: set[tuple[int, str]] = set()
     for _, result in ctx.compiled():
         for bc in outbound(result):
             name = bc.cluster.name
             port = bc.port.port if bc.port else 0
             subset = bc.rule.subset(bc.subset) if bc.rule is not None and bc.subset else None
             for d in result.provenance.dropped.get(("cluster", name), []):
+                if (id(d), name) in seen:
+                    continue
+                seen.add((id(d), name))
                 got = _classify(ctx, d, port, subset, name)
                 if got is None:
                     continue
