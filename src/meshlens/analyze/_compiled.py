@@ -160,6 +160,30 @@ def _hosts(cla: endpoint_pb2.ClusterLoadAssignment) -> Iterator[Host]:
             yield Host(sa.address, sa.port_value, lb.health_status, mode)
 
 
+def assignment(result: CompileResult, c: cluster_pb2.Cluster,
+               index: dict[str, endpoint_pb2.ClusterLoadAssignment] | None = None
+               ) -> endpoint_pb2.ClusterLoadAssignment | None:
+    """The EDS assignment of an EDS cluster, else None (see :func:`hosts`)."""
+    if c.type != Cluster.EDS:
+        return None
+    return (index if index is not None else cla_index(result)).get(
+        c.eds_cluster_config.service_name or c.name)
+
+
+def first_time(seen: set[tuple[int, ...]], *parts: object) -> bool:
+    """Whether these very objects come together for the first time in this loop.
+
+    The build cache shares a cluster (and its assignment, drop records) between the proxies of
+    a run; an analyzer whose hits for one of them are the same in every proxy reads it once.
+    The compiles outlive the analyzer's loop, so the ids are not reused meanwhile.
+    """
+    key = tuple(map(id, parts))
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
+
+
 def outbound(result: CompileResult) -> Iterator[BuiltCluster]:
     """The outbound service clusters of a compile, with what built them."""
     found: list[BuiltCluster] = _OUTBOUND.get(result.built, lambda: [
