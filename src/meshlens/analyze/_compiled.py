@@ -99,6 +99,8 @@ class _ByIdentity:
 
 _OUTBOUND = _ByIdentity(256)
 _CLAS = _ByIdentity(256)
+#: id(ClusterLoadAssignment) -> (the assignment, its hosts); emptied by forget()
+_HOSTS: dict[int, tuple[endpoint_pb2.ClusterLoadAssignment, tuple[Host, ...]]] = {}
 
 
 def forget() -> None:
@@ -109,23 +111,14 @@ def forget() -> None:
     """
     _OUTBOUND.items.clear()
     _CLAS.items.clear()
-
-
-class _ClaIndex(dict[str, endpoint_pb2.ClusterLoadAssignment]):
-    """EDS assignments by cluster name, and the hosts read from them so far (by name)."""
-
-    hosts: dict[str, tuple[Host, ...]]
+    _HOSTS.clear()
 
 
 def cla_index(result: CompileResult) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """The compiled EDS assignments by cluster name (do not change it: it is shared)."""
 
-    def build() -> _ClaIndex:
-        index = _ClaIndex((e.cluster_name, e) for e in result.endpoints)
-        index.hosts = {}
-        return index
-
-    found: _ClaIndex = _CLAS.get(result.endpoints, build)
+    found: dict[str, endpoint_pb2.ClusterLoadAssignment] = _CLAS.get(
+        result.endpoints, lambda: {e.cluster_name: e for e in result.endpoints})
     return found
 
 
@@ -143,14 +136,13 @@ def hosts(result: CompileResult, c: cluster_pb2.Cluster,
         cla = index.get(name)
         if cla is None:
             return []
-        # EDS hosts are read once per compile; inline ones are few (STATIC, STRICT_DNS).
-        cache = getattr(index, "hosts", None)
-        if cache is None:
-            return list(_hosts(cla))
-        found = cache.get(name)
-        if found is None:
-            found = cache[name] = tuple(_hosts(cla))
-        return list(found)
+        # EDS hosts are read once per assignment: the build cache shares an assignment between
+        # the proxies of a run, so it is kept by identity (with the message, so the id stays
+        # its own until forget()); inline ones are few (STATIC, STRICT_DNS).
+        hit = _HOSTS.get(id(cla))
+        if hit is None or hit[0] is not cla:
+            hit = _HOSTS[id(cla)] = (cla, tuple(_hosts(cla)))
+        return list(hit[1])
     elif c.HasField("load_assignment"):
         cla = c.load_assignment
     else:
@@ -166,6 +158,30 @@ def _hosts(cla: endpoint_pb2.ClusterLoadAssignment) -> Iterator[Host]:
             mode = fm["envoy.transport_socket_match"].fields["tlsMode"].string_value \
                 if "envoy.transport_socket_match" in fm else ""
             yield Host(sa.address, sa.port_value, lb.health_status, mode)
+
+
+def assignment(result: CompileResult, c: cluster_pb2.Cluster,
+               index: dict[str, endpoint_pb2.ClusterLoadAssignment] | None = None
+               ) -> endpoint_pb2.ClusterLoadAssignment | None:
+    """The EDS assignment of an EDS cluster, else None (see :func:`hosts`)."""
+    if c.type != Cluster.EDS:
+        return None
+    return (index if index is not None else cla_index(result)).get(
+        c.eds_cluster_config.service_name or c.name)
+
+
+def first_time(seen: set[tuple[int, ...]], *parts: object) -> bool:
+    """Whether these very objects come together for the first time in this loop.
+
+    The build cache shares a cluster (and its assignment, drop records) between the proxies of
+    a run; an analyzer whose hits for one of them are the same in every proxy reads it once.
+    The compiles outlive the analyzer's loop, so the ids are not reused meanwhile.
+    """
+    key = tuple(map(id, parts))
+    if key in seen:
+        return False
+    seen.add(key)
+    return True
 
 
 def outbound(result: CompileResult) -> Iterator[BuiltCluster]:

@@ -130,16 +130,24 @@ def analyze(ctx: Context) -> Iterator[Finding]:
     subset_hits: dict[tuple[object, FieldPath], tuple[Resource, str, str, list[str], str]] = {}
     service_hits: dict[tuple[object, str], tuple[Resource, Service, list[str], list[int], str,
                                                  str]] = {}
+    # The build cache shares assignments between proxies: each one's count is read once.
+    counts: dict[int, tuple[object, int | None, bool]] = {}
     for _, result in ctx.compiled():
         empty: dict[str, int] = {}
         index = cla_index(result)
         for bc in outbound(result):
-            got = hosts(result, bc.cluster, index)
-            if got is None:
-                continue
-            healthy = [h for h in got if h.health in HEALTHY]
-            if not healthy:
-                empty[bc.cluster.name] = len(got)
+            c = bc.cluster
+            cla = index.get(c.eds_cluster_config.service_name or c.name) \
+                if c.type == c.EDS else None
+            hit = counts.get(id(cla)) if cla is not None else None
+            if hit is None or hit[0] is not cla:
+                got = hosts(result, c, index)
+                hit = (cla, None if got is None else len(got),
+                       any(h.health in HEALTHY for h in got or ()))
+                if cla is not None:
+                    counts[id(cla)] = hit
+            if hit[1] is not None and not hit[2]:
+                empty[c.name] = hit[1]
         for bc in outbound(result):
             name = bc.cluster.name
             if name not in empty:

@@ -14,7 +14,8 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze._compiled import cla_index, describe_clusters, hosts, outbound
+from meshlens.analyze._compiled import (assignment, cla_index, describe_clusters, first_time,
+                                        hosts, outbound)
 from meshlens.analyze._routes import resource_by_ref
 from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.compiler import CompileResult
@@ -73,11 +74,14 @@ def _block(ctx: Context, result: CompileResult,
 
 def analyze(ctx: Context) -> Iterator[Finding]:
     hits: dict[tuple[Any, ...], dict[str, Any]] = {}
+    seen: set[tuple[int, ...]] = set()  # a shared cluster gives the same hits in every proxy
     for _, result in ctx.compiled():
         index = cla_index(result)
         for bc in outbound(result):
             c = bc.cluster
             if not c.HasField("outlier_detection"):
+                continue
+            if not first_time(seen, c, bc.rule, assignment(result, c, index)):
                 continue
             got = hosts(result, c, index)
             if not got:

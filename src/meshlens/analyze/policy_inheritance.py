@@ -24,6 +24,7 @@ from meshlens.analyze._compiled import (
     NONE,
     SIMPLE,
     describe_clusters,
+    first_time,
     outbound,
     tls_state,
 )
@@ -274,12 +275,17 @@ def _classify(ctx: Context, d: Dropped, port: int, subset: Subset | None,
 
 def analyze(ctx: Context) -> Iterator[Finding]:
     hits: dict[tuple[Any, ...], _Hit] = {}
+    # A cluster the build cache shares between proxies carries the very same drop records, and
+    # a drop of one cluster gives the same hit every time: each is classified once.
+    seen: set[tuple[int, ...]] = set()
     for _, result in ctx.compiled():
         for bc in outbound(result):
             name = bc.cluster.name
             port = bc.port.port if bc.port else 0
             subset = bc.rule.subset(bc.subset) if bc.rule is not None and bc.subset else None
             for d in result.provenance.dropped.get(("cluster", name), []):
+                if not first_time(seen, d, bc.cluster):
+                    continue
                 got = _classify(ctx, d, port, subset, name)
                 if got is None:
                     continue

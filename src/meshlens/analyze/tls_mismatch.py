@@ -20,9 +20,11 @@ from meshlens.analyze._compiled import (
     AUTO,
     ISTIO,
     NONE,
+    assignment,
     cla_index,
     describe_clusters,
     effective_policy,
+    first_time,
     hosts,
     outbound,
     tls_state,
@@ -126,10 +128,13 @@ def analyze(ctx: Context) -> Iterator[Finding]:
     pas = ctx.mesh.peer_authentications
     by_ip = workloads_by_ip(ctx)
     modes: dict[tuple[str, str, int], Any] = {}
+    seen: set[tuple[int, ...]] = set()  # a shared cluster gives the same hits in every proxy
     for _, result in ctx.compiled():
         index = cla_index(result)
         for bc in outbound(result):
             c = bc.cluster
+            if not first_time(seen, c, bc.rule, assignment(result, c, index)):
+                continue
             state = tls_state(c)
             for h in hosts(result, c, index) or []:
                 w = by_ip.get(h.address)

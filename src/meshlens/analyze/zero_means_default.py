@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshlens.analyze._compiled import MAX_U32, describe_clusters, outbound
+from meshlens.analyze._compiled import MAX_U32, describe_clusters, first_time, outbound
 from meshlens.analyze._routes import resource_by_ref
 from meshlens.analyze.core import CodeDoc, Context, Finding, Metadata, finding
 from meshlens.compiler.provenance import Origin
@@ -85,10 +85,14 @@ def _span_key(o: Origin) -> tuple[Any, FieldPath]:
 
 def analyze(ctx: Context) -> Iterator[Finding]:
     hits: dict[tuple[Any, ...], dict[str, Any]] = {}
+    seen: set[tuple[int, ...]] = set()  # a shared cluster gives the same hits in every proxy
     for _, result in ctx.compiled():
         for bc in outbound(result):
             c = bc.cluster
-            for path, origin in result.provenance.of("cluster", c.name).items():
+            fields = result.provenance.of("cluster", c.name)
+            if not fields or not first_time(seen, c, fields):
+                continue
+            for path, origin in fields.items():
                 if "cannot be expressed" in origin.note and origin.field:
                     key_name = str(origin.field[-1])
                     if path.startswith("circuit_breakers.thresholds[0]."):
