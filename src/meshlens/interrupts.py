@@ -23,7 +23,6 @@ remembered and raised when the block ends.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -74,10 +73,15 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     if _state["defer"]:
         _state["pending"] = _state["pending"] or signum
         return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
+    # asyncio is imported only by the commands that run a loop (the lab): without it in
+    # sys.modules there is no loop, and the CLI's start does not pay for importing it.
+    aio = sys.modules.get("asyncio")
+    loop = None
+    if aio is not None:
+        try:
+            loop = aio.get_running_loop()
+        except RuntimeError:
+            loop = None
     if loop is None or _state["raising"]:
         raise Interrupted(signum)
     # Inside the event loop, an exception raised at an arbitrary point may land in a C
@@ -95,6 +99,8 @@ def _cancel_main() -> None:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(coro)``; a signal cancels it (cleanup runs) and raises :class:`Interrupted`."""
+    import asyncio
+
     async def main() -> T:
         _state["main"] = asyncio.current_task()
         try:

@@ -18,22 +18,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from meshlens.analyze import ANALYZERS, by_name, load_for_analysis, run
-from meshlens.analyze.report import (
-    EXIT_ISSUES,
-    EXIT_OK,
-    EXIT_PARSE,
-    EXIT_USAGE,
-    Suppression,
-    at_or_above,
-    finalize,
-    parse_level,
-    render_json,
-    render_log,
-    render_sarif,
-    skipped_kinds,
-    skipped_line,
-)
 from meshlens.errors import MeshlensError
 from meshlens.model import resolve_proxy
 from meshlens.model.proxy import ProxyNotFound
@@ -49,6 +33,8 @@ class AnalyzeOutput(str, Enum):
 
 def _usage(message: str) -> typer.Exit:
     _err.print(f"error: {message}", markup=False)
+    from meshlens.analyze.report import EXIT_USAGE
+
     return typer.Exit(EXIT_USAGE)
 
 
@@ -107,6 +93,23 @@ def analyze_cmd(
         "--list-analyzers", "-L", help="List the analyzers and exit.")] = False,
 ) -> None:
     """Find the mistakes that cause 503s (NC, UH, UF, UC, UO), from files, before they ship."""
+    # imported here, not at the top: the other commands start without the analyzers
+    from meshlens.analyze import ANALYZERS, by_name, load_for_analysis, run
+    from meshlens.analyze.report import (
+        EXIT_ISSUES,
+        EXIT_OK,
+        EXIT_PARSE,
+        EXIT_USAGE,
+        Suppression,
+        at_or_above,
+        finalize,
+        parse_level,
+        render_json,
+        render_log,
+        render_sarif,
+        skipped_kinds,
+        skipped_line,
+    )
     if list_analyzers:
         for a in sorted(ANALYZERS, key=lambda m: m.METADATA.name):
             sys.stdout.write(f"* {a.METADATA.name}:\n    {a.METADATA.description}\n")

@@ -16,19 +16,13 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from meshlens.cli.common import ProxyTypeOpt
-from meshlens.dump import (
-    ConfigDump,
-    clusters_status_of,
-    from_message,
-    parse_clusters,
-    parse_config_dump,
-    read_dump,
-)
+if TYPE_CHECKING:
+    from meshlens.dump import ConfigDump
 from meshlens.errors import DumpError, UsageError
 
 proxy_config_app = typer.Typer(
@@ -84,6 +78,8 @@ def _note(message: str) -> None:
 
 
 def _read(path: str) -> str:
+    from meshlens.dump import read_dump  # lazy: only proxy-config reads dumps
+
     try:
         return read_dump(path)
     except DumpError as exc:
@@ -92,6 +88,8 @@ def _read(path: str) -> str:
 
 def _parse_dump(path: str) -> _Source:
     label = "<stdin>" if path == "-" else path
+    from meshlens.dump import parse_config_dump  # lazy: only proxy-config reads dumps
+
     try:
         dump = parse_config_dump(_read(path))
     except DumpError as exc:
@@ -123,6 +121,7 @@ def _compile(files: list[str], proxy: str, namespace: str | None,
         sys.stderr.write(d.format() + "\n")
     message = config_dump(result)
     raw = json.dumps(to_dict(message), indent=2)
+    from meshlens.dump import from_message  # lazy: only proxy-config reads dumps
     return _Source(from_message(message, raw=raw), f"compiled config of {proxy}")
 
 
@@ -263,15 +262,19 @@ def endpoint_cmd(
     src = inp.source(dump_path=inp.config_dump, required=clusters_path is None)
     if clusters_path is not None:
         label = "<stdin>" if clusters_path == "-" else clusters_path
+        from meshlens.dump import parse_clusters  # lazy: only proxy-config reads dumps
+
         try:
             statuses = parse_clusters(_read(clusters_path)).clusters
         except DumpError as exc:
             _fail(f"{label}: {exc}")
     else:
         assert src is not None
+        from meshlens.dump import clusters_status_of  # lazy: only proxy-config reads dumps
         statuses = clusters_status_of(src.dump)
     ports = None
     if explain_ports:
+        from meshlens.dump import ConfigDump  # lazy: only proxy-config reads dumps
         ports = build_port_layers(src.dump) if src is not None else build_port_layers(ConfigDump())
     f = EndpointFilter(address=address, port=port, cluster=cluster, status=status)
     text = render_endpoints(statuses, filter=f, output=output, ports=ports)
