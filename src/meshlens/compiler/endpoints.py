@@ -18,7 +18,6 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshlens.model.destination_rules import ConsolidatedRule
 from meshlens.model.peer_auth import DISABLE, PeerAuthentications
-from meshlens.model.policy import port_level, subset_policy
 from meshlens.model.registry import Endpoint, Service, ServicePort, canonical_name, canonical_revision
 
 _HEALTH = {"HEALTHY": health_check_pb2.HEALTHY, "UNHEALTHY": health_check_pb2.UNHEALTHY,
@@ -32,15 +31,32 @@ def _ip_version(addr: str) -> int:
         return 0
 
 
+_OD_LB = ("outlierDetection", "loadBalancer")
+
+
+def _od_lb_values(ref: Any, port: int) -> tuple[dict[str, Any], bool]:
+    """`port_level`'s outlierDetection and loadBalancer values alone (no Blocks, no reasons)."""
+    entry = ref.port_entry(port)
+    src = ref.tp if entry is None else entry[1]
+    return {b: src[b] if isinstance(src[b], dict) else {} for b in _OD_LB
+            if b in src and src[b] is not None}, entry is not None
+
+
 def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> tuple[Any, Any]:
-    """OD and LB of the subset + port-level policy, without the mesh baseline (EDS's view)."""
-    if rule is None:
+    """OD and LB of the subset + port-level policy, without the mesh baseline (EDS's view):
+    the values ``subset_policy(port_level(...))`` gives for these two blocks."""
+    if rule is None or rule.policy is None and not subset:
         return None, None
-    pol, _ = port_level(rule.policy, port)
+    values, _ = _od_lb_values(rule.policy, port) if rule.policy is not None else ({}, False)
     sub = rule.subset(subset) if subset else None
-    if sub is not None:
-        pol = subset_policy(pol, sub.policy, port)
-    return pol.value("outlierDetection"), pol.value("loadBalancer")
+    if sub is not None and sub.policy is not None:
+        own, has_port = _od_lb_values(sub.policy, port)
+        for name in _OD_LB:
+            if name in own or has_port:
+                values.pop(name, None)
+                if name in own:
+                    values[name] = own[name]
+    return values.get("outlierDetection"), values.get("loadBalancer")
 
 
 def supports_unhealthy(svc: Service, rule: ConsolidatedRule | None, subset: str, port: int,
