@@ -224,6 +224,17 @@ class BuildCache:
             entry = table[id(message)] = _Entry(message, build(message))
         return entry.value
 
+    def per_object(self, section: str, obj: Any, variant: Any, build: Callable[[], Any]) -> Any:
+        """``build()`` once per (object, variant), the object kept alive here (its id is not
+        reused): e.g. one endpoint's LbEndpoint, with and without the tlsMode label."""
+        if not self.share:
+            return build()
+        table = self._sections.setdefault(section, {})
+        entry = table.get((id(obj), variant))
+        if entry is None or entry.owner is not obj:
+            entry = table[(id(obj), variant)] = _Entry(obj, build())
+        return entry.value
+
     def ip_version(self, address: str) -> int:
         """4 or 6 for an IP address, 0 for anything else (parsed once per address)."""
         table = self._sections.setdefault("ip", {})

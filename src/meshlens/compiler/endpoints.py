@@ -129,8 +129,37 @@ def _locality(label: str) -> base_pb2.Locality:
     return base_pb2.Locality(region=parts[0], zone=parts[1], sub_zone=parts[2])
 
 
-def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], bool],
-                             telemetry: bool) -> list[ec_pb2.LocalityLbEndpoints]:
+def lb_endpoint(ep: Endpoint, mtls: bool, telemetry: bool) -> ec_pb2.LbEndpoint:
+    """`buildEnvoyLbEndpoint`: address(es), health, weight and metadata of one endpoint
+    (``mtls``: the endpoint gets the tlsMode transport-socket-match label)."""
+    lb = ec_pb2.LbEndpoint()
+    sa = lb.endpoint.address.socket_address
+    sa.address, sa.port_value = ep.address, ep.port
+    for extra in ep.addresses[1:]:  # a dual-stack pod (ISTIO_DUAL_STACK)
+        more = lb.endpoint.additional_addresses.add().address.socket_address
+        more.address, more.port_value = extra, ep.port
+    health = "DRAINING" if ep.labels.get("istio.io/draining") else ep.health
+    if health != "UNKNOWN":  # buildEnvoyLbEndpoint: HealthStatus by number, UNKNOWN = 0
+        lb.health_status = _HEALTH[health]
+    lb.load_balancing_weight.value = ep.weight if ep.weight > 0 else 1
+    fm = lb.metadata.filter_metadata
+    if mtls:
+        fm["envoy.transport_socket_match"].fields["tlsMode"].string_value = ep.tls_mode
+    if telemetry:
+        rev = canonical_revision(ep.labels)
+        wl = ";".join([ep.workload_name, ep.namespace, canonical_name(ep.labels, ep.workload_name),
+                       "" if rev == "latest" else rev, ep.cluster_id])
+        fm["istio"].fields["workload"].string_value = wl
+    if not fm:
+        lb.ClearField("metadata")
+    return lb
+
+
+def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], bool], telemetry: bool,
+                             message: Callable[[Endpoint, bool, bool], ec_pb2.LbEndpoint] = lb_endpoint
+                             ) -> list[ec_pb2.LocalityLbEndpoints]:
+    """Endpoints grouped by locality. ``message``: :func:`lb_endpoint`, or the run's copy of
+    it built once per endpoint and variant (``BuildCache.per_object``)."""
     groups: dict[str, list[Endpoint]] = {}
     for ep in eps:
         groups.setdefault(ep.locality, []).append(ep)
@@ -140,30 +169,11 @@ def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], 
         loc = ec_pb2.LocalityLbEndpoints()
         loc.locality.CopyFrom(_locality(key))
         total = 0
-        for ep in groups[key]:
-            lb = loc.lb_endpoints.add()
-            sa = lb.endpoint.address.socket_address
-            sa.address, sa.port_value = ep.address, ep.port
-            for extra in ep.addresses[1:]:  # a dual-stack pod (ISTIO_DUAL_STACK)
-                more = lb.endpoint.additional_addresses.add().address.socket_address
-                more.address, more.port_value = extra, ep.port
-            health = "DRAINING" if ep.labels.get("istio.io/draining") else ep.health
-            if health != "UNKNOWN":  # buildEnvoyLbEndpoint: HealthStatus by number, UNKNOWN = 0
-                lb.health_status = _HEALTH[health]
-            weight = ep.weight if ep.weight > 0 else 1
-            lb.load_balancing_weight.value = weight
-            total = min(total + weight, 4294967295)
-            fm = lb.metadata.filter_metadata
-            if ep.tls_mode not in ("", "disabled") and mtls(ep):
-                fm["envoy.transport_socket_match"].fields["tlsMode"].string_value = ep.tls_mode
-            if telemetry:
-                rev = canonical_revision(ep.labels)
-                wl = ";".join([ep.workload_name, ep.namespace,
-                               canonical_name(ep.labels, ep.workload_name),
-                               "" if rev == "latest" else rev, ep.cluster_id])
-                fm["istio"].fields["workload"].string_value = wl
-            if not fm:
-                lb.ClearField("metadata")
+        members = groups[key]
+        for ep in members:
+            total = min(total + (ep.weight if ep.weight > 0 else 1), 4294967295)
+        loc.lb_endpoints.extend([message(ep, ep.tls_mode not in ("", "disabled") and mtls(ep), telemetry)
+                                 for ep in members])
         loc.load_balancing_weight.value = total
         out.append(loc)
     return out
