@@ -27,7 +27,7 @@ from meshlens.compiler import provenance as prov
 from meshlens.compiler import tls as tlsmod
 from meshlens.compiler import traffic_policy as tp
 from meshlens.compiler.cache import BuildCache, ClusterKey
-from meshlens.compiler.draft import HPO_KEY, ClusterDraft
+from meshlens.compiler.draft import HPO_KEY, ClusterDraft, fill_struct_value
 from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH, cluster_name,
                                      sni_name)
 from meshlens.compiler.provenance import Origin
@@ -139,6 +139,12 @@ def _port_path(svc: Service, port: ServicePort) -> tuple[str | int, ...]:
     return ("spec", "ports", port.index)
 
 
+def _as_value(value: Any) -> struct_pb2.Value:
+    v = struct_pb2.Value()
+    fill_struct_value(v, value)
+    return v
+
+
 def _services_meta(svc: Service) -> list[dict[str, str]]:
     return [{"host": svc.hostname, "name": svc.name, "namespace": svc.namespace}]
 
@@ -176,7 +182,10 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
               prov.from_resource(svc.resource, ("spec", "ports", port.index, "targetPort"), prov.REGISTRY))
     _set_upstream_protocol(d, port, sidecar=not ctx.proxy.is_router)
     if ctx.options.telemetry_label:
-        d.meta["services"] = _services_meta(svc)
+        # the same list value in every cluster of the service: built once (`buildServiceMetadata`)
+        d.meta["services"] = ctx.cache.memo(
+            "services_meta", (svc.hostname, svc.name, svc.namespace),
+            lambda: _as_value(_services_meta(svc)))
         d.set("metadata.filter_metadata.istio.services",
               prov.from_resource(svc.resource, ("metadata", "name"), prov.REGISTRY,
                                  "telemetry: the service this cluster belongs to"))
