@@ -63,6 +63,14 @@ class RuleKey:
 
     host: str
     sources: tuple[SourceKey, ...]  # the rule named in metadata, then every rule merged, in order
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # hashed once: every cluster and endpoint key holds one, and they are looked up often
+        object.__setattr__(self, "_hash", hash((self.host, self.sources)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
