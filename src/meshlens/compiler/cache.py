@@ -63,6 +63,14 @@ class RuleKey:
 
     host: str
     sources: tuple[SourceKey, ...]  # the rule named in metadata, then every rule merged, in order
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # hashed once: every cluster and endpoint key holds one, and they are looked up often
+        object.__setattr__(self, "_hash", hash((self.host, self.sources)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +230,17 @@ class BuildCache:
         entry = table.get(id(message))
         if entry is None or entry.owner is not message:
             entry = table[id(message)] = _Entry(message, build(message))
+        return entry.value
+
+    def per_object(self, section: str, obj: Any, variant: Any, build: Callable[[], Any]) -> Any:
+        """``build()`` once per (object, variant), the object kept alive here (its id is not
+        reused): e.g. one endpoint's LbEndpoint, with and without the tlsMode label."""
+        if not self.share:
+            return build()
+        table = self._sections.setdefault(section, {})
+        entry = table.get((id(obj), variant))
+        if entry is None or entry.owner is not obj:
+            entry = table[(id(obj), variant)] = _Entry(obj, build())
         return entry.value
 
     def ip_version(self, address: str) -> int:

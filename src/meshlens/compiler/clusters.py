@@ -27,7 +27,7 @@ from meshlens.compiler import provenance as prov
 from meshlens.compiler import tls as tlsmod
 from meshlens.compiler import traffic_policy as tp
 from meshlens.compiler.cache import BuildCache, ClusterKey
-from meshlens.compiler.draft import HPO_KEY, ClusterDraft
+from meshlens.compiler.draft import HPO_KEY, ClusterDraft, fill_struct_value
 from meshlens.compiler.names import (BLACKHOLE, INBOUND_PASSTHROUGH, PASSTHROUGH, cluster_name,
                                      sni_name)
 from meshlens.compiler.provenance import Origin
@@ -139,6 +139,12 @@ def _port_path(svc: Service, port: ServicePort) -> tuple[str | int, ...]:
     return ("spec", "ports", port.index)
 
 
+def _as_value(value: Any) -> struct_pb2.Value:
+    v = struct_pb2.Value()
+    fill_struct_value(v, value)
+    return v
+
+
 def _services_meta(svc: Service) -> list[dict[str, str]]:
     return [{"host": svc.hostname, "name": svc.name, "namespace": svc.namespace}]
 
@@ -150,7 +156,6 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
     c = d.c
     c.type = ctype
     c.common_lb_config.SetInParent()
-    c.alt_stat_name = name + ";"
     d.set("type", prov.from_resource(svc.resource, ("spec",), prov.REGISTRY,
                                      f"{svc.registry} service resolution {svc.resolution}"))
     if ctype in (Cluster.STRICT_DNS, Cluster.LOGICAL_DNS):
@@ -177,17 +182,24 @@ def _base_cluster(ctx: ClusterContext, name: str, ctype: int, svc: Service, port
               prov.from_resource(svc.resource, ("spec", "ports", port.index, "targetPort"), prov.REGISTRY))
     _set_upstream_protocol(d, port, sidecar=not ctx.proxy.is_router)
     if ctx.options.telemetry_label:
-        d.meta["services"] = _services_meta(svc)
+        # the same list value in every cluster of the service: built once (`buildServiceMetadata`)
+        d.meta["services"] = ctx.cache.memo(
+            "services_meta", (svc.hostname, svc.name, svc.namespace),
+            lambda: _as_value(_services_meta(svc)))
         d.set("metadata.filter_metadata.istio.services",
               prov.from_resource(svc.resource, ("metadata", "name"), prov.REGISTRY,
                                  "telemetry: the service this cluster belongs to"))
     d.set("alt_stat_name", prov.default("the cluster name and ';' (stats prefix)"))
-    stat = ctx.mesh.mesh_config.get("outboundClusterStatName")
-    if stat:
-        c.alt_stat_name = _stat_prefix(str(stat), svc, subset, port, 0) + ";"
+    c.alt_stat_name = _alt_stat_name(ctx, name, svc, port, subset)
+    if ctx.mesh.mesh_config.get("outboundClusterStatName"):
         d.set("alt_stat_name", Origin("mesh default", None, ("outboundClusterStatName",),
                                       ctx.mesh.mesh_config.doc))
     return d
+
+
+def _alt_stat_name(ctx: ClusterContext, name: str, svc: Service, port: ServicePort, subset: str) -> str:
+    stat = ctx.mesh.mesh_config.get("outboundClusterStatName")
+    return _stat_prefix(str(stat), svc, subset, port, 0) + ";" if stat else name + ";"
 
 
 def _stat_prefix(pattern: str, svc: Service, subset: str, port: ServicePort, target: int) -> str:
@@ -220,6 +232,16 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
                   port: ServicePort, subset: str, mtls_mode: str, rule: ConsolidatedRule | None,
                   tls: bool = True) -> None:
     """`applyTrafficPolicy` for an outbound cluster (``tls`` False: SNI-DNAT mode, no TLS)."""
+    _apply_policy_head(ctx, d, pol, svc=svc, port=port)
+    _apply_policy_tls(ctx, d, pol, svc=svc, port=port, subset=subset, mtls_mode=mtls_mode, rule=rule,
+                      tls=tls)
+
+
+def _apply_policy_head(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Service,
+                       port: ServicePort) -> None:
+    """The part of `applyTrafficPolicy` that does not depend on the subset name or the cluster
+    name (connection pool, outlier detection, load balancer): equal for a service port's
+    default cluster and each subset without a policy of its own (see :func:`_build_subset`)."""
     pctx = ctx.policy_ctx
     cp = pol.get("connectionPool")
     tp.apply_h2_upgrade(d, cp, port.protocol, pctx)
@@ -233,6 +255,13 @@ def _apply_policy(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Ser
 
     tp.apply_load_balancer(d, pol.get("loadBalancer"), pctx, supports_unhealthy=supports,
                            locality_apply=locality)
+
+
+def _apply_policy_tls(ctx: ClusterContext, d: ClusterDraft, pol: Policy, *, svc: Service,
+                      port: ServicePort, subset: str, mtls_mode: str, rule: ConsolidatedRule | None,
+                      tls: bool = True) -> None:
+    """The rest of `applyTrafficPolicy`: upstream TLS (its SNI names the subset), proxy protocol."""
+    pctx = ctx.policy_ctx
     tls_block = pol.get("tls") if tls else None
     choice = None if not tls else tlsmod.choose_tls(
         tls_block, sans=ctx.sans(svc), default_sni=sni_name("outbound", port.port, subset, svc.hostname),
@@ -489,22 +518,35 @@ def _build_outbound(ctx: ClusterContext, svc: Service, rule: ConsolidatedRule | 
         pol, _ = port_level(rule.policy if rule else None, port.port)
         pol = mesh_overlay(mesh_tp, pol)
         mtls_mode = infer_mtls_mode(ctx, svc, rule.policy if rule else None, port)
-        _apply_policy(ctx, d, pol, svc=svc, port=port, subset="", mtls_mode=mtls_mode, rule=rule,
-                      tls=not sni_dnat)
+        _apply_policy_head(ctx, d, pol, svc=svc, port=port)
+        head = _HeadSnapshot(d) if rule and rule.subsets and not svc.persistent_session \
+            and ctype in (Cluster.EDS, Cluster.ORIGINAL_DST) else None
+        _apply_policy_tls(ctx, d, pol, svc=svc, port=port, subset="", mtls_mode=mtls_mode, rule=rule,
+                          tls=not sni_dnat)
         _finalize_outbound(ctx, d, svc, rule, subset="")
         out.append(BuiltCluster(d.build(), d.origins, pol.dropped, svc, port, "", rule))
         for sub in rule.subsets if rule else []:
-            built = _build_subset(ctx, svc, port, rule, sub, pol, ctype, naming=naming)
+            built = _build_subset(ctx, svc, port, rule, sub, pol, ctype, naming=naming, head=head)
             if built is not None:
                 out.append(built)
     return out
 
 
 def _build_subset(ctx: ClusterContext, svc: Service, port: ServicePort, rule: ConsolidatedRule,
-                  sub: Any, parent: Policy, parent_type: int, naming: Any = cluster_name) -> BuiltCluster | None:
-    """`buildSubsetCluster`."""
+                  sub: Any, parent: Policy, parent_type: int, naming: Any = cluster_name,
+                  head: _HeadSnapshot | None = None) -> BuiltCluster | None:
+    """`buildSubsetCluster`.
+
+    ``head``: the default cluster's draft after `buildCluster` and the subset-independent part
+    of `applyTrafficPolicy`; a subset without a traffic policy of its own starts from a copy of
+    it (the same fields, set in the same order, as building it afresh) with its own name."""
     mtls_mode = infer_mtls_mode(ctx, svc, sub.policy, port)
     name = naming("outbound", port.port, sub.name, svc.hostname)
+    if head is not None and sub.policy is None:
+        d = head.draft(name, sub.name, _alt_stat_name(ctx, name, svc, port, sub.name))
+        _apply_policy_tls(ctx, d, parent, svc=svc, port=port, subset=sub.name, mtls_mode=mtls_mode,
+                          rule=rule, tls=naming is cluster_name)
+        return _finish_subset(ctx, d, svc, rule, sub, parent)
     lb = sub.policy.tp.get("loadBalancer") if sub.policy else None
     ctype = Cluster.ORIGINAL_DST if isinstance(lb, dict) and lb.get("simple") == "PASSTHROUGH" \
         else parent_type
@@ -519,10 +561,43 @@ def _build_subset(ctx: ClusterContext, svc: Service, port: ServicePort, rule: Co
     pol = subset_policy(parent, sub.policy, port.port)
     _apply_policy(ctx, d, pol, svc=svc, port=port, subset=sub.name, mtls_mode=mtls_mode, rule=rule,
                   tls=naming is cluster_name)
+    return _finish_subset(ctx, d, svc, rule, sub, pol)
+
+
+def _finish_subset(ctx: ClusterContext, d: ClusterDraft, svc: Service, rule: ConsolidatedRule,
+                   sub: Any, pol: Policy) -> BuiltCluster:
     _finalize_outbound(ctx, d, svc, rule, subset=sub.name)
     d.set("metadata.filter_metadata.istio.subset",
           prov.from_resource(sub.resource, ("spec", "subsets", sub.index, "name"), "subset"))
-    return BuiltCluster(d.build(), d.origins, pol.dropped, svc, port, sub.name, rule)
+    return BuiltCluster(d.build(), d.origins, pol.dropped, svc, d.port, sub.name, rule)
+
+
+class _HeadSnapshot:
+    """A copy of a draft between `applyTrafficPolicy`'s subset-independent part and its TLS."""
+
+    __slots__ = ("c", "hpo", "origins", "meta", "service", "port")
+
+    def __init__(self, d: ClusterDraft) -> None:
+        self.c = cluster_pb2.Cluster()
+        self.c.CopyFrom(d.c)
+        self.hpo = None
+        if d.hpo is not None:
+            self.hpo = hpo_pb2.HttpProtocolOptions()
+            self.hpo.CopyFrom(d.hpo)
+        self.origins = dict(d.origins)
+        self.meta = dict(d.meta)
+        self.service, self.port = d.service, d.port
+
+    def draft(self, name: str, subset: str, alt_stat_name: str) -> ClusterDraft:
+        d = ClusterDraft(name, service=self.service, port=self.port, subset=subset)
+        d.c.CopyFrom(self.c)
+        d.c.name, d.c.alt_stat_name = name, alt_stat_name
+        if self.hpo is not None:
+            d.hpo = hpo_pb2.HttpProtocolOptions()
+            d.hpo.CopyFrom(self.hpo)
+        d.origins = dict(self.origins)
+        d.meta = dict(self.meta)
+        return d
 
 
 def _circuit_breaker_defaults(ctx: ClusterContext, d: ClusterDraft) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as hpo_pb2
+from google.protobuf import struct_pb2
 
 from meshlens.compiler.provenance import Origin
 
@@ -65,6 +66,12 @@ def fill_struct(st: Any, values: dict[str, Any]) -> None:
         _fill_value(fields[key], value)
 
 
+def fill_struct_value(v: Any, value: Any) -> None:
+    """One ``struct_pb2.Value`` from a JSON-like value; a ``Value`` message is copied (a part
+    built once and written into many clusters' metadata)."""
+    _fill_value(v, value)
+
+
 def _fill_value(v: Any, value: Any) -> None:
     if isinstance(value, str):
         v.string_value = value
@@ -82,6 +89,8 @@ def _fill_value(v: Any, value: Any) -> None:
             _fill_value(lv.values.add(), item)
     elif value is None:
         v.null_value = 0
+    elif isinstance(value, struct_pb2.Value):
+        v.CopyFrom(value)
     else:
         raise ValueError(f"unexpected type {type(value).__name__} in metadata")
 

@@ -58,7 +58,9 @@ def _assignment(ctx: ClusterContext, bc: BuiltCluster, name: str) -> endpoint_pb
                     ip_version=ctx.cache.ip_version)
     locs = ep.build_locality_endpoints(
         eps, mtls=ep.mtls_checker(rule, subset, port.port, ctx.mesh.peer_authentications),
-        telemetry=ctx.options.endpoint_telemetry_label)
+        telemetry=ctx.options.endpoint_telemetry_label,
+        message=lambda e, mtls, telemetry: ctx.cache.per_object(
+            "lb_endpoint", e, (mtls, telemetry), lambda: ep.lb_endpoint(e, mtls, telemetry)))
     eff = effective_lb_setting(ctx.mesh.mesh_config, lb if isinstance(lb, dict) else {})
     if eff is not None and eff[0] == "zone" and locs:
         # `ZoneAwareLBSettings.ApplyToLoadAssignment`: region bucketing unless disabled.

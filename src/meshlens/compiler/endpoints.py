@@ -18,7 +18,6 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshlens.model.destination_rules import ConsolidatedRule
 from meshlens.model.peer_auth import DISABLE, PeerAuthentications
-from meshlens.model.policy import port_level, subset_policy
 from meshlens.model.registry import Endpoint, Service, ServicePort, canonical_name, canonical_revision
 
 _HEALTH = {"HEALTHY": health_check_pb2.HEALTHY, "UNHEALTHY": health_check_pb2.UNHEALTHY,
@@ -32,15 +31,32 @@ def _ip_version(addr: str) -> int:
         return 0
 
 
+_OD_LB = ("outlierDetection", "loadBalancer")
+
+
+def _od_lb_values(ref: Any, port: int) -> tuple[dict[str, Any], bool]:
+    """`port_level`'s outlierDetection and loadBalancer values alone (no Blocks, no reasons)."""
+    entry = ref.port_entry(port)
+    src = ref.tp if entry is None else entry[1]
+    return {b: src[b] if isinstance(src[b], dict) else {} for b in _OD_LB
+            if b in src and src[b] is not None}, entry is not None
+
+
 def merged_od_and_lb(rule: ConsolidatedRule | None, subset: str, port: int) -> tuple[Any, Any]:
-    """OD and LB of the subset + port-level policy, without the mesh baseline (EDS's view)."""
-    if rule is None:
+    """OD and LB of the subset + port-level policy, without the mesh baseline (EDS's view):
+    the values ``subset_policy(port_level(...))`` gives for these two blocks."""
+    if rule is None or rule.policy is None and not subset:
         return None, None
-    pol, _ = port_level(rule.policy, port)
+    values, _ = _od_lb_values(rule.policy, port) if rule.policy is not None else ({}, False)
     sub = rule.subset(subset) if subset else None
-    if sub is not None:
-        pol = subset_policy(pol, sub.policy, port)
-    return pol.value("outlierDetection"), pol.value("loadBalancer")
+    if sub is not None and sub.policy is not None:
+        own, has_port = _od_lb_values(sub.policy, port)
+        for name in _OD_LB:
+            if name in own or has_port:
+                values.pop(name, None)
+                if name in own:
+                    values[name] = own[name]
+    return values.get("outlierDetection"), values.get("loadBalancer")
 
 
 def supports_unhealthy(svc: Service, rule: ConsolidatedRule | None, subset: str, port: int,
@@ -113,8 +129,37 @@ def _locality(label: str) -> base_pb2.Locality:
     return base_pb2.Locality(region=parts[0], zone=parts[1], sub_zone=parts[2])
 
 
-def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], bool],
-                             telemetry: bool) -> list[ec_pb2.LocalityLbEndpoints]:
+def lb_endpoint(ep: Endpoint, mtls: bool, telemetry: bool) -> ec_pb2.LbEndpoint:
+    """`buildEnvoyLbEndpoint`: address(es), health, weight and metadata of one endpoint
+    (``mtls``: the endpoint gets the tlsMode transport-socket-match label)."""
+    lb = ec_pb2.LbEndpoint()
+    sa = lb.endpoint.address.socket_address
+    sa.address, sa.port_value = ep.address, ep.port
+    for extra in ep.addresses[1:]:  # a dual-stack pod (ISTIO_DUAL_STACK)
+        more = lb.endpoint.additional_addresses.add().address.socket_address
+        more.address, more.port_value = extra, ep.port
+    health = "DRAINING" if ep.labels.get("istio.io/draining") else ep.health
+    if health != "UNKNOWN":  # buildEnvoyLbEndpoint: HealthStatus by number, UNKNOWN = 0
+        lb.health_status = _HEALTH[health]
+    lb.load_balancing_weight.value = ep.weight if ep.weight > 0 else 1
+    fm = lb.metadata.filter_metadata
+    if mtls:
+        fm["envoy.transport_socket_match"].fields["tlsMode"].string_value = ep.tls_mode
+    if telemetry:
+        rev = canonical_revision(ep.labels)
+        wl = ";".join([ep.workload_name, ep.namespace, canonical_name(ep.labels, ep.workload_name),
+                       "" if rev == "latest" else rev, ep.cluster_id])
+        fm["istio"].fields["workload"].string_value = wl
+    if not fm:
+        lb.ClearField("metadata")
+    return lb
+
+
+def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], bool], telemetry: bool,
+                             message: Callable[[Endpoint, bool, bool], ec_pb2.LbEndpoint] = lb_endpoint
+                             ) -> list[ec_pb2.LocalityLbEndpoints]:
+    """Endpoints grouped by locality. ``message``: :func:`lb_endpoint`, or the run's copy of
+    it built once per endpoint and variant (``BuildCache.per_object``)."""
     groups: dict[str, list[Endpoint]] = {}
     for ep in eps:
         groups.setdefault(ep.locality, []).append(ep)
@@ -124,30 +169,11 @@ def build_locality_endpoints(eps: list[Endpoint], *, mtls: Callable[[Endpoint], 
         loc = ec_pb2.LocalityLbEndpoints()
         loc.locality.CopyFrom(_locality(key))
         total = 0
-        for ep in groups[key]:
-            lb = loc.lb_endpoints.add()
-            sa = lb.endpoint.address.socket_address
-            sa.address, sa.port_value = ep.address, ep.port
-            for extra in ep.addresses[1:]:  # a dual-stack pod (ISTIO_DUAL_STACK)
-                more = lb.endpoint.additional_addresses.add().address.socket_address
-                more.address, more.port_value = extra, ep.port
-            health = "DRAINING" if ep.labels.get("istio.io/draining") else ep.health
-            if health != "UNKNOWN":  # buildEnvoyLbEndpoint: HealthStatus by number, UNKNOWN = 0
-                lb.health_status = _HEALTH[health]
-            weight = ep.weight if ep.weight > 0 else 1
-            lb.load_balancing_weight.value = weight
-            total = min(total + weight, 4294967295)
-            fm = lb.metadata.filter_metadata
-            if ep.tls_mode not in ("", "disabled") and mtls(ep):
-                fm["envoy.transport_socket_match"].fields["tlsMode"].string_value = ep.tls_mode
-            if telemetry:
-                rev = canonical_revision(ep.labels)
-                wl = ";".join([ep.workload_name, ep.namespace,
-                               canonical_name(ep.labels, ep.workload_name),
-                               "" if rev == "latest" else rev, ep.cluster_id])
-                fm["istio"].fields["workload"].string_value = wl
-            if not fm:
-                lb.ClearField("metadata")
+        members = groups[key]
+        for ep in members:
+            total = min(total + (ep.weight if ep.weight > 0 else 1), 4294967295)
+        loc.lb_endpoints.extend([message(ep, ep.tls_mode not in ("", "disabled") and mtls(ep), telemetry)
+                                 for ep in members])
         loc.load_balancing_weight.value = total
         out.append(loc)
     return out

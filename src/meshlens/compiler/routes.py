@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,21 +160,25 @@ def generate_alt_virtual_hosts(hostname: str, port: int, proxy_domain: str) -> l
     return out
 
 
-def _addresses_for_proxy(svc: Service, proxy_ip: str) -> list[str]:
-    """`GetAllAddressesForProxy`: the VIP(s) of the proxy's IP family; ServiceEntry addresses
-    as written (a /32 or /128 CIDR is the bare IP)."""
+def _ip_version(address: str) -> int:
     try:
-        v6 = ipaddress.ip_address(proxy_ip).version == 6
+        return ipaddress.ip_address(address).version
     except ValueError:
-        v6 = False
+        return 0
+
+
+def _addresses_for_proxy(svc: Service, proxy_ip: str,
+                         ip_version: Callable[[str], int] = _ip_version) -> list[str]:
+    """`GetAllAddressesForProxy`: the VIP(s) of the proxy's IP family; ServiceEntry addresses
+    as written (a /32 or /128 CIDR is the bare IP). ``ip_version``: the run's parse of an
+    address (``BuildCache.ip_version``: 4, 6, or 0 for no IP)."""
+    v6 = ip_version(proxy_ip) == 6
     if svc.registry == "Kubernetes":
         out = []
         for a in svc.addresses or ([svc.vip] if svc.vip else []):
-            try:
-                if (ipaddress.ip_address(a).version == 6) == v6:
-                    out.append(a)
-            except ValueError:
-                continue
+            version = ip_version(a)
+            if version and (version == 6) == v6:
+                out.append(a)
         return out
     if not svc.vip:
         return []
@@ -211,7 +216,8 @@ def service_aliases(services: list[Service]) -> dict[str, list[tuple[str, str]]]
 
 
 def generate_virtual_host_domains(svc: Service, listener_port: int, port: int, proxy_domain: str,
-                                  proxy_ip: str, aliases: list[str] | None = None
+                                  proxy_ip: str, aliases: list[str] | None = None,
+                                  ip_version: Callable[[str], int] = _ip_version
                                   ) -> tuple[list[str], list[str]]:
     """`generateVirtualHostDomains` → (domains, alternate forms); ``aliases`` are the
     ExternalName hostnames pointing at ``svc`` (`Service.Attributes.Aliases`)."""
@@ -226,7 +232,7 @@ def generate_virtual_host_domains(svc: Service, listener_port: int, port: int, p
         alt_all += alt
     if svc.resolution == "Passthrough" and svc.registry == "Kubernetes":
         domains += ["*." + d for d in list(domains)]
-    for addr in _addresses_for_proxy(svc, proxy_ip):
+    for addr in _addresses_for_proxy(svc, proxy_ip, ip_version):
         if addr and addr != "0.0.0.0":
             _append_domain_port(domains, addr, port)
     return domains, alt_all
@@ -473,7 +479,8 @@ class _RouteBuilder:
             domains, alt = generate_virtual_host_domains(
                 svc, listener_port, w.port, self.proxy_domain, self.proxy.ip,
                 # `matchingAliasService`: only the aliases the Sidecar scope imports
-                [h for _, h in self.aliases.get(svc.hostname, []) if self.scope.service(h) is not None])
+                [h for _, h in self.aliases.get(svc.hostname, []) if self.scope.service(h) is not None],
+                self.ctx.cache.ip_version)
         domains = _dedupe_domains(domains, used, alt, known)
         if not domains:
             return None

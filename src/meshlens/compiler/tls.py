@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2, config_source_pb2
 from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
@@ -186,6 +187,19 @@ def tls_socket(ctx: tls_pb2.UpstreamTlsContext) -> base_pb2.TransportSocket:
     return ts
 
 
+def _plaintext_match() -> cluster_pb2.Cluster.TransportSocketMatch:
+    plain = cluster_pb2.Cluster.TransportSocketMatch(name="tlsMode-disabled")
+    plain.match.SetInParent()
+    plain.transport_socket.name = "envoy.transport_sockets.raw_buffer"
+    plain.transport_socket.typed_config.Pack(raw_buffer_pb2.RawBuffer())
+    return plain
+
+
+# Constants of every auto-mTLS cluster (`buildAutoMtlsSettings`), copied in, never changed.
+_ISTIO_MATCH = struct_pb2.Struct(fields={"tlsMode": struct_pb2.Value(string_value="istio")})
+_PLAINTEXT_MATCH = _plaintext_match()
+
+
 def apply_tls(d: ClusterDraft, choice: TlsChoice | None, ctx: tls_pb2.UpstreamTlsContext | None,
               *, original_dst: bool) -> None:
     """`applyUpstreamTLSSettings`: a plain transport socket, or auto-mTLS socket matches."""
@@ -194,12 +208,9 @@ def apply_tls(d: ClusterDraft, choice: TlsChoice | None, ctx: tls_pb2.UpstreamTl
     socket = tls_socket(ctx)
     if choice.by == AUTO and choice.mode == "ISTIO_MUTUAL" and not original_dst:
         m = d.c.transport_socket_matches.add(name="tlsMode-istio")
-        m.match.CopyFrom(struct_pb2.Struct(fields={"tlsMode": struct_pb2.Value(string_value="istio")}))
+        m.match.CopyFrom(_ISTIO_MATCH)
         m.transport_socket.CopyFrom(socket)
-        plain = d.c.transport_socket_matches.add(name="tlsMode-disabled")
-        plain.match.SetInParent()
-        plain.transport_socket.name = "envoy.transport_sockets.raw_buffer"
-        plain.transport_socket.typed_config.Pack(raw_buffer_pb2.RawBuffer())
+        d.c.transport_socket_matches.append(_PLAINTEXT_MATCH)  # a copy of the constant
         d.set("transport_socket_matches", choice.origin)
     else:
         d.c.transport_socket.CopyFrom(socket)
