@@ -70,3 +70,36 @@ def test_the_installed_command_prints_the_same() -> None:
                        text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
     assert "PROXY" in r.stdout and not TYPE_TAG.findall(r.stdout)
+
+
+def _run(application: Any, args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(application, args, env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("path", [p for p in COMMANDS if p], ids=" ".join)
+def test_the_pruned_app_a_run_builds_answers_as_the_whole_app(path: tuple[str, ...]) -> None:
+    # `app_for` builds only the command argv[1] names: its help, usage errors and unknown
+    # options must read exactly as the whole app's.
+    from meshlens.cli import app_for
+
+    pruned = app_for(["meshlens", *path])
+    assert pruned is not app and len(pruned.registered_commands) + len(pruned.registered_groups) == 1
+    for args in ([*path, "--help"], [*path, "--no-such-option"]):  # neither runs the command
+        assert _run(pruned, args) == _run(app, args), args
+
+
+def test_without_a_command_name_the_whole_app_runs() -> None:
+    from meshlens.cli import app_for
+
+    for argv in (["meshlens"], ["meshlens", "--help"], ["meshlens", "--revision", "x", "compile"],
+                 ["meshlens", "no-such-command"]):
+        assert app_for(argv) is app
+
+
+@pytest.mark.parametrize("args", [["compile"], ["trace"], ["explain", "cluster"], ["pc", "cluster"]])
+def test_the_pruned_app_reports_a_missing_argument_as_the_whole_app(args: list[str]) -> None:
+    from meshlens.cli import app_for
+
+    code, text = _run(app_for(["meshlens", *args]), args)
+    assert code == 2 and (code, text) == _run(app, args)
