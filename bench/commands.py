@@ -68,6 +68,22 @@ def median_run(cmd: list[str], runs: int, timeout: float) -> dict[str, Any]:
     return out
 
 
+_PROFILED_MAIN = """
+import cProfile, sys
+dest, sys.argv = sys.argv[1], ["meshlens", *sys.argv[2:]]
+def command():
+    from meshlens.cli import main
+    main()
+profile = cProfile.Profile()
+try:
+    profile.runcall(command)
+except SystemExit:
+    pass
+finally:
+    profile.dump_stats(dest)
+"""
+
+
 def profile_command(args: list[str], dest: str, timeout: float, top: int = 30) -> str | None:
     """Run ``python -m meshlens ARGS`` under cProfile; write ``DEST.prof`` and ``DEST.txt``
     (top functions by cumulative and by own time). Returns the text file's path."""
@@ -75,7 +91,9 @@ def profile_command(args: list[str], dest: str, timeout: float, top: int = 30) -
     import pstats
 
     os.makedirs(os.path.dirname(dest), exist_ok=True)
-    cmd = [sys.executable, "-m", "cProfile", "-o", dest + ".prof", "-m", "meshlens", *args]
+    # Not `python -m cProfile -m meshlens`: the process entry point leaves with os._exit (no
+    # teardown), before cProfile could write its file. main() is the same command without that.
+    cmd = [sys.executable, "-c", _PROFILED_MAIN, dest + ".prof", *args]
     run = run_command(cmd, timeout)
     if run.get("timed_out") or not os.path.exists(dest + ".prof"):
         return None
