@@ -129,6 +129,18 @@ def _merge_typed(target: Any, p: Patch) -> bool:
     return True
 
 
+def _on_chain(p: Patch, ctx: str, lis: Any, fc: Any) -> bool:
+    """The patch's context, listener and filter chain match this chain."""
+    return p.context_matches(ctx) and listener_match(lis, p) and chain_match(lis, fc, p)
+
+
+def _merge_matching(target: Any, candidates: list[Patch], applied: Applied, where: str) -> None:
+    """`mergeNetworkFilter` / `mergeHTTPFilter`: every MERGE patch among the candidates, in order."""
+    for p in candidates:
+        if p.operation == "MERGE" and _merge_typed(target, p):
+            applied.append((p, where))
+
+
 def _http_filters(ctx: str, patches: dict[str, list[Patch]], lis: Any, fc: Any, f: Any,
                   applied: Applied, where: str) -> None:
     """`patchHTTPFilters` and `mergeHTTPFilter`."""
@@ -136,19 +148,15 @@ def _http_filters(ctx: str, patches: dict[str, list[Patch]], lis: Any, fc: Any, 
     if not f.typed_config.Unpack(h):
         return
     before = h.SerializeToString(deterministic=True)
-    for p in patches.get("HTTP_FILTER", []):
-        if not (p.context_matches(ctx) and listener_match(lis, p) and chain_match(lis, fc, p)
-                and _filter_name(p) in (None, f.name)):
-            continue
+    mine = [p for p in patches.get("HTTP_FILTER", [])
+            if _on_chain(p, ctx, lis, fc) and _filter_name(p) in (None, f.name)]
+    for p in mine:
         sub = _sub_filter_name(p)
         _relative(h.http_filters, p, sub is not None, lambda e, s=sub: s is None or e.name == s,
                   applied, f"{where}.typed_config.http_filters")
     for k, hf in enumerate(h.http_filters):
-        for p in patches.get("HTTP_FILTER", []):
-            if (p.operation == "MERGE" and p.context_matches(ctx) and listener_match(lis, p)
-                    and chain_match(lis, fc, p) and _filter_name(p) in (None, f.name)
-                    and _sub_filter_name(p) in (None, hf.name) and _merge_typed(hf, p)):
-                applied.append((p, f"{where}.typed_config.http_filters[{k}]"))
+        _merge_matching(hf, [p for p in mine if _sub_filter_name(p) in (None, hf.name)], applied,
+                        f"{where}.typed_config.http_filters[{k}]")
     if h.SerializeToString(deterministic=True) != before:
         f.typed_config.Pack(h)
 
@@ -156,18 +164,14 @@ def _http_filters(ctx: str, patches: dict[str, list[Patch]], lis: Any, fc: Any, 
 def _network_filters(ctx: str, patches: dict[str, list[Patch]], lis: Any, fc: Any,
                      applied: Applied, where: str) -> None:
     """`patchNetworkFilters` and `patchNetworkFilter`."""
-    for p in patches.get("NETWORK_FILTER", []):
-        if not (p.context_matches(ctx) and listener_match(lis, p) and chain_match(lis, fc, p)):
-            continue
+    mine = [p for p in patches.get("NETWORK_FILTER", []) if _on_chain(p, ctx, lis, fc)]
+    for p in mine:
         name = _filter_name(p)
         _relative(fc.filters, p, name is not None, lambda e, n=name: n is None or e.name == n,
                   applied, f"{where}.filters")
     for j, f in enumerate(fc.filters):
-        for p in patches.get("NETWORK_FILTER", []):
-            if (p.operation == "MERGE" and p.context_matches(ctx) and listener_match(lis, p)
-                    and chain_match(lis, fc, p) and _filter_name(p) in (None, f.name)
-                    and _merge_typed(f, p)):
-                applied.append((p, f"{where}.filters[{j}]"))
+        _merge_matching(f, [p for p in mine if _filter_name(p) in (None, f.name)], applied,
+                        f"{where}.filters[{j}]")
         if f.name == HCM:
             _http_filters(ctx, patches, lis, fc, f, applied, f"{where}.filters[{j}]")
 
